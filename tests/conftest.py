@@ -1,0 +1,13 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
