@@ -1,0 +1,34 @@
+"""Neuron-sharing experiment (PAPER.md Sec. 5.1): weight decay makes a 2-output network share neurons.
+
+    python experiments/neuron_sharing.py                 # fast default
+    python experiments/neuron_sharing.py preset=full     # the paper's 1e6 steps
+    python experiments/neuron_sharing.py -m seed=1,2,3   # a Hydra sweep (re-run it with
+                                                         # hydra.sweep.dir=<old dir> to resume)
+"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vvjax.configs import register_configs
+from vvjax.runs import run_neuron_sharing
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf/neuron_sharing", config_name="config")
+def main(dict_cfg: DictConfig) -> float:
+    cfg = OmegaConf.to_object(dict_cfg)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    metrics = run_neuron_sharing(cfg, out_dir)
+    wd = metrics["runs"].get("weight_decay", {})
+    print(f"[neuron_sharing] {out_dir}: " + ", ".join(
+        f"{name}: {r['n_active']}/{r['width']} active, {r['n_shared']} shared, mse {r['mse']:.3g}"
+        for name, r in metrics["runs"].items()))
+    return float(wd.get("n_active", float("nan")))
+
+
+if __name__ == "__main__":
+    main()

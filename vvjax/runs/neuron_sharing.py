@@ -1,0 +1,146 @@
+"""The neuron-sharing experiment (PAPER.md Sec. 5.1; arXiv 2305.16534, neuron-sharing figure).
+
+A 2-output student ReLU network of width 2N is trained on teacher data twice: with weight decay (the
+paper's proximal method: SGD step, group soft-threshold of every ``v_k`` at ``lr * lam``, unit-norm
+``(w_k, b_k)``) and without. With weight decay only a few neurons survive and every survivor serves
+both outputs; without, all neurons stay active.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import jax
+import numpy as np
+from flax import nnx
+
+from vvjax import analysis, data, norms, results, train
+from vvjax.models import ShallowVVNet, params_of, shallow_forward
+from vvjax.runs._job import run_job
+
+__all__ = ["TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig", "run_neuron_sharing"]
+
+
+@dataclass
+class TeacherDataConfig:
+    """Teacher data: ``n`` samples in ``d_in`` dimensions, ``d_out`` outputs, teacher width."""
+
+    seed: int = 43
+    n: int = 50
+    d_in: int = 2
+    d_out: int = 2
+    teacher_width: int = 5
+
+
+@dataclass
+class StudentTrainConfig:
+    """One training run of the student (see :func:`vvjax.train.fit`)."""
+
+    regularizer: str = "prox"
+    lam: float = 5e-5
+    lr: float = 0.2
+    optimizer: str = "sgd"
+
+
+def _runs_default() -> dict[str, StudentTrainConfig]:
+    return {
+        "weight_decay": StudentTrainConfig(regularizer="prox", lam=5e-5),
+        "no_weight_decay": StudentTrainConfig(regularizer="none", lam=0.0),
+    }
+
+
+@dataclass
+class NeuronSharingConfig:
+    """Config of :func:`run_neuron_sharing` (``conf/neuron_sharing/config.yaml``)."""
+
+    seed: int = 49
+    """Seed of the student's initialisation (the paper's init seed is 49)."""
+    precision: str = "float32"
+    data: TeacherDataConfig = field(default_factory=TeacherDataConfig)
+    width: Optional[int] = None  # noqa: UP045 (OmegaConf needs Optional)
+    """Student width; ``None`` means 2N, as in the paper."""
+    steps: int = 400_000
+    log_every: int = 2_000
+    include_bias: bool = True
+    """Count the bias in the unit-norm constraint / penalty (the paper's code does)."""
+    active_atol: float = analysis.DEFAULT_ATOL
+    rank_rtol: float = 1e-5
+    """Numerical-rank tolerance for the data-dependent bound rank(Phi) rank(Psi) of trained nets."""
+    runs: dict[str, StudentTrainConfig] = field(default_factory=_runs_default)
+    figures: bool = True
+    progress: bool = False
+
+
+def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, X, Y):
+    width = cfg.width or 2 * cfg.data.n
+    student = ShallowVVNet(cfg.data.d_in, width, cfg.data.d_out, rngs=nnx.Rngs(cfg.seed))
+    model, history = train.fit(
+        student, X, Y, steps=cfg.steps, lr=run.lr, lam=run.lam, regularizer=run.regularizer,
+        optimizer=run.optimizer, include_bias=cfg.include_bias, log_every=cfg.log_every,
+        progress=cfg.progress,
+    )
+    return params_of(model), history
+
+
+def _summary(params, history, X, Y, cfg: NeuronSharingConfig) -> dict[str, Any]:
+    W, b, V = params.W, params.b, params.V
+    counts = analysis.sharing_summary(W, b, V, atol=cfg.active_atol, include_bias=cfg.include_bias)
+    fit = shallow_forward(params, X)
+    mse = float(np.mean((np.asarray(fit) - np.asarray(Y)) ** 2))
+    Phi = jax.nn.relu(X @ W.T - b).T  # K x N features of the trained network
+    return {
+        **counts,
+        "mse": mse,
+        "final_objective": float(history.loss[-1]),
+        "vv_norm": float(norms.vv_norm(W, b, V, include_bias=cfg.include_bias)),
+        "m1_norm": float(norms.m1_norm(W, b, V, include_bias=cfg.include_bias)),
+        "sum_output_norms": float(np.sum(np.linalg.norm(np.asarray(V), axis=0))),
+        "rank_bound": int(analysis.rank_bound(Phi, fit.T, rtol=cfg.rank_rtol)),
+    }
+
+
+def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
+    X, Y, teacher = data.teacher_data(cfg.data.seed, n=cfg.data.n, d_in=cfg.data.d_in,
+                                      d_out=cfg.data.d_out, teacher_width=cfg.data.teacher_width)
+    trained, summaries, arrays, histories = {}, {}, {}, {}
+    for name, run in cfg.runs.items():
+        params, history = _train_one(cfg, run, X, Y)
+        trained[name] = params
+        summaries[name] = _summary(params, history, X, Y, cfg)
+        arrays.update({f"{name}/W": params.W, f"{name}/b": params.b, f"{name}/V": params.V})
+        histories.update({f"{name}/{k}": v for k, v in history._asdict().items()})
+    results.save_npz(out_dir / "arrays.npz", X=X, Y=Y, teacher_W=teacher.W, teacher_b=teacher.b,
+                     teacher_V=teacher.V, **arrays)
+    results.save_npz(out_dir / "history.npz", **histories)
+    figures = []
+    if cfg.figures:
+        from vvjax.plots import neuron_sharing as plots
+
+        figures = plots.save_neuron_sharing_figures(out_dir / "figures", trained, histories,
+                                                    include_bias=cfg.include_bias,
+                                                    atol=cfg.active_atol)
+    N, D = cfg.data.n, cfg.data.d_out
+    return {
+        "runs": summaries,
+        "teacher": {"width": cfg.data.teacher_width,
+                    "vv_norm": float(norms.vv_norm(teacher.W, teacher.b, teacher.V,
+                                                   include_bias=cfg.include_bias))},
+        "representer_bound": analysis.representer_bound(N, D),
+        "figures": [str(Path(f).relative_to(out_dir)) for f in figures],
+        "jax_backend": jax.default_backend(),
+    }
+
+
+def run_neuron_sharing(cfg: NeuronSharingConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Run (or resume) the neuron-sharing experiment into ``out_dir``; returns its metrics.
+
+    Writes ``arrays.npz`` (data, teacher and trained weights), ``history.npz`` (training curves),
+    ``figures/`` and, last, ``metrics.json``: per run ``n_active``, ``n_shared``, ``n_shared_all``,
+    ``per_output``, ``mse``, ``final_objective`` and ``vv_norm``; the representer bound; wall time,
+    config, seed, versions and git commit.
+    """
+    if not isinstance(cfg, NeuronSharingConfig):
+        raise TypeError(f"cfg must be a NeuronSharingConfig, got {type(cfg).__name__}")
+    cfg = dataclasses.replace(cfg)
+    return run_job(cfg, out_dir, _body, task="neuron_sharing")
