@@ -6,6 +6,7 @@
                                                          # hydra.sweep.dir=<old dir> to resume)
 """
 
+import logging
 from pathlib import Path
 
 import hydra
@@ -16,6 +17,7 @@ from vvjax.configs import register_configs
 from vvjax.runs import run_neuron_sharing
 
 register_configs()
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU" notices in logs
 
 
 @hydra.main(version_base="1.3", config_path="../conf/neuron_sharing", config_name="config")
