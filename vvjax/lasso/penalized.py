@@ -49,8 +49,8 @@ __all__ = ["LassoResult", "lam_max", "solve_penalized", "lasso_path"]
 
 _ANDERSON = 5  # extrapolate from the last _ANDERSON + 1 epochs' iterates (celer uses 5)
 _INNER_RATIO = 0.3  # inner subproblem solved to this fraction of the outer gap (celer's tol_ratio)
-_MIN_WS = 64
-_POLISH_EPOCHS = 50  # once polishing is on, at most this many BCD epochs between Newton polishes  # smallest working set
+_MIN_WS = 64  # smallest working set
+_POLISH_EPOCHS = 50  # once polishing is on, at most this many BCD epochs between Newton polishes
 
 
 class LassoResult(NamedTuple):
