@@ -1,0 +1,175 @@
+"""Training-loop speed: ``vvjax.train.fit`` against the paper's PyTorch loop, and a vmapped λ batch.
+
+Problem (PAPER.md Sec. 5.1): N=50 inputs x ~ N(0, I_2), labels from a width-5 teacher (d = D = 2),
+student width 100, prox method (SGD step lr 0.2 on the MSE, group soft-threshold at lr·λ, unit-norm
+(w_k, b_k) rows including the bias), λ = 5e-5. Both sides run in float32 on CPU.
+
+1. steps/s of one ``fit`` against a PyTorch loop written like the paper's notebook
+   (``torch.optim.SGD`` on ``nn.MSELoss``, in-place prox and renormalisation, ``loss.item()`` logged
+   every step), timed with torch's default thread count and with 1 thread; the ratio uses the
+   faster of the two. Before timing, both run 200 steps from the same initial weights and their
+   results are compared, so the two loops are known to compute the same thing.
+2. 16 λ values as one ``fit_batch`` (a single vmapped program) against 16 sequential ``fit`` calls.
+
+"warm" times exclude compilation (the program was compiled by an earlier call with the same shapes);
+"cold" times start from ``jax.clear_caches()`` and include it. Run::
+
+    python benchmarks/train_speed.py [--quick]
+"""
+
+import argparse
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from vvjax import train
+from vvjax.models import ShallowParams, ShallowVVNet
+
+N, D_IN, D_OUT, WIDTH, TEACHER_WIDTH = 50, 2, 2, 100, 5
+LR, LAM = 0.2, 5e-5
+
+
+def make_data():
+    teacher = ShallowVVNet(D_IN, TEACHER_WIDTH, D_OUT, rngs=nnx.Rngs(43), dtype=jnp.float32)
+    X = np.random.default_rng(43).normal(size=(N, D_IN)).astype(np.float32)
+    return X, np.asarray(teacher(X), np.float32)
+
+
+def torch_student(seed=49):
+    import torch
+
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(D_IN, WIDTH), torch.nn.ReLU(),
+                               torch.nn.Linear(WIDTH, D_OUT, bias=False))
+
+
+def torch_train(model, X, Y, steps, lr=LR, reg=LAM):
+    """The paper notebook's loop: SGD step on MSELoss, prox on V's columns, unit-norm (w_k, b_k)."""
+    import torch
+
+    X, Y = torch.from_numpy(np.array(X)), torch.from_numpy(np.array(Y))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.MSELoss()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            V = model[2].weight  # (D, K): columns v_k
+            V.mul_(torch.clamp(1 - lr * reg / V.norm(dim=0), min=0))
+            W, b = model[0].weight, model[0].bias
+            r = torch.sqrt((W * W).sum(dim=1) + b * b)
+            W.div_(r[:, None])
+            b.div_(r)
+        losses.append(loss.item())
+    return losses
+
+
+def vvjax_from_torch(model) -> ShallowVVNet:
+    W = model[0].weight.detach().numpy()
+    bias = model[0].bias.detach().numpy()
+    V = model[2].weight.detach().numpy()
+    return ShallowVVNet.from_params(ShallowParams(jnp.asarray(W), jnp.asarray(-bias),
+                                                  jnp.asarray(V)))
+
+
+def timed(f):
+    t = time.perf_counter()
+    out = f()
+    jax.block_until_ready(jax.tree.leaves(out))
+    return time.perf_counter() - t, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run with few steps")
+    ap.add_argument("--steps", type=int, default=None, help="steps of the single vvjax fit")
+    args = ap.parse_args()
+    import torch
+
+    jax_steps = args.steps or (20_000 if args.quick else 300_000)
+    torch_steps = 300 if args.quick else 3_000
+    batch_steps = 1_000 if args.quick else 20_000
+    log_every = 1_000
+    X, Y = make_data()
+    print(f"# vvjax.train speed: N={N}, d=D={D_IN}, width {WIDTH}, prox/SGD lr {LR}, lam {LAM}, "
+          "float32, CPU")
+    print(f"# jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores")
+
+    # ---- agreement check: same initial weights, 200 steps each
+    tm = torch_student()
+    student = vvjax_from_torch(tm)
+    torch_train(tm, X, Y, 200)
+    ours, _ = train.fit(student, X, Y, steps=200, lr=LR, lam=LAM, regularizer="prox")
+    dV = float(np.max(np.abs(np.asarray(ours.V[...]) - tm[2].weight.detach().numpy())))
+    dW = float(np.max(np.abs(np.asarray(ours.W[...]) - tm[0].weight.detach().numpy())))
+    print(f"agreement after 200 steps from the same init: max|dV| = {dV:.1e}, max|dW| = {dW:.1e}")
+
+    # ---- 1. single fit vs torch loop
+    fit = lambda steps, lam=LAM, model=student: train.fit(  # noqa: E731
+        model, X, Y, steps=steps, lr=LR, lam=lam, regularizer="prox", log_every=log_every,
+        progress=False)
+    jax.clear_caches()
+    t_cold, _ = timed(lambda: fit(jax_steps))
+    t_warm = min(timed(lambda: fit(jax_steps))[0] for _ in range(2))
+    rows, torch_per_step = [], {}
+    default_threads = torch.get_num_threads()
+    for threads in sorted({default_threads, 1}, reverse=True):
+        torch.set_num_threads(threads)
+        tm = torch_student()
+        t_est = timed(lambda m=tm: torch_train(m, X, Y, 50))[0] / 50  # warm-up and estimate
+        n = int(min(torch_steps, max(100, 2.0 / t_est)))  # about 2 s per timing at most
+        t = min(timed(lambda m=tm, n=n: torch_train(m, X, Y, n))[0] for _ in range(2))
+        torch_per_step[threads] = t / n
+        rows.append((f"torch loop, {threads} thread(s)" + (" (default)" if threads ==
+                                                           default_threads else ""), n, t))
+    torch.set_num_threads(default_threads)
+    rows += [("vvjax fit, cold (incl. compile)", jax_steps, t_cold),
+             ("vvjax fit, warm", jax_steps, t_warm)]
+    print(f"\n{'method':46s} {'steps':>8s} {'time [s]':>9s} {'us/step':>9s} {'steps/s':>10s}")
+    for name, steps, t in rows:
+        print(f"{name:46s} {steps:8d} {t:9.3f} {1e6 * t / steps:9.2f} {steps / t:10.0f}")
+    best = min(torch_per_step.values())
+    print(f"ratio steps/s vvjax/torch (fastest torch setting): "
+          f"warm {best / (t_warm / jax_steps):.0f}x, cold {best / (t_cold / jax_steps):.0f}x; "
+          f"vs torch with default threads: warm "
+          f"{torch_per_step[default_threads] / (t_warm / jax_steps):.0f}x")
+    print("(target >= 50x, warm, against the fastest torch setting)")
+    print(f"the paper's 1,000,000 steps: torch {best * 1e6 / 60:.1f} min, "
+          f"vvjax {t_warm / jax_steps * 1e6 / 60:.2f} min")
+
+    # ---- 2. 16-lambda batch vs 16 sequential fits
+    lams = np.geomspace(1e-6, 1e-3, 16)
+    batch = lambda: train.fit_batch(  # noqa: E731
+        student, X, Y, steps=batch_steps, lr=LR, lam=lams, regularizer="prox",
+        log_every=log_every, progress=False)
+    seq = lambda: [fit(batch_steps, lam=float(l)) for l in lams]  # noqa: E731
+    jax.clear_caches()
+    tb_cold, (P, H) = timed(batch)
+    jax.clear_caches()
+    ts_cold, fits = timed(seq)
+    tb_warm = min(timed(batch)[0] for _ in range(2))
+    ts_warm = min(timed(seq)[0] for _ in range(2))
+    err = max(float(np.max(np.abs(P.V[i] - m.V[...]))) for i, (m, _) in enumerate(fits))
+    print(f"\n16 lambdas in [1e-6, 1e-3], {batch_steps} steps each "
+          f"(max |V_batch - V_seq| = {err:.1e})")
+    print(f"{'method':46s} {'cold [s]':>9s} {'warm [s]':>9s} {'us/member-step':>15s}")
+    for name, tc, tw in (("16 sequential fit calls", ts_cold, ts_warm),
+                         ("fit_batch (one vmapped program)", tb_cold, tb_warm)):
+        print(f"{name:46s} {tc:9.3f} {tw:9.3f} {1e6 * tw / (16 * batch_steps):15.2f}")
+    print(f"ratio sequential/batch: warm {ts_warm / tb_warm:.2f}x, cold {ts_cold / tb_cold:.2f}x "
+          "(target >= 8x, warm)")
+    print("final n_active by lambda:", H.n_active[:, -1].tolist())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Tests of vvjax.train: objectives, the prox method, compilation caching, batching, divergence."""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from vvjax import norms, train
+from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
+
+
+@pytest.fixture(scope="module")
+def teacher_data():
+    """N=30 Gaussian inputs in 2-D, labels from a width-3 teacher with 2 outputs."""
+    teacher = ShallowVVNet(2, 3, 2, rngs=nnx.Rngs(43))
+    X = np.random.default_rng(43).normal(size=(30, 2))
+    return X, np.asarray(teacher(X))
+
+
+def student(width=20, seed=49, **kw):
+    return ShallowVVNet(2, width, 2, rngs=nnx.Rngs(seed), **kw)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Collect the names of the functions XLA compiles inside the block."""
+    names = []
+
+    def listener(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kw.get("fun_name", "?"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.mark.parametrize("regularizer,optimizer,lr", [
+    ("none", "sgd", 0.2), ("weight_decay", "sgd", 0.2), ("vv", "sgd", 0.2), ("m1", "sgd", 0.2),
+    ("prox", "sgd", 0.2), ("vv", "adam", 0.01), ("prox", "adam", 0.01),
+    ("weight_decay", "momentum", 0.05),
+])
+def test_fit_lowers_objective(teacher_data, regularizer, optimizer, lr):
+    X, Y = teacher_data
+    net = student()
+    before = params_of(net)
+    trained, hist = train.fit(net, X, Y, steps=300, lr=lr, lam=1e-3, regularizer=regularizer,
+                              optimizer=optimizer, log_every=100)
+    np.testing.assert_array_equal(hist.step, [0, 100, 200, 300])
+    assert hist.loss[-1] < 0.5 * hist.loss[0]
+    # the log is the objective of the returned parameters, and the input model is untouched
+    final = train.objective(params_of(trained), X, Y, regularizer="vv" if regularizer == "prox"
+                            else regularizer, lam=1e-3)
+    np.testing.assert_allclose(hist.loss[-1], final, rtol=1e-12)
+    np.testing.assert_allclose(hist.loss, hist.data_fit + 1e-3 * hist.penalty, rtol=1e-12)
+    np.testing.assert_array_equal(params_of(net).W, before.W)
+
+
+def test_penalties_match_norms_and_have_finite_gradients_at_zero():
+    p = params_of(student(width=6, seed=1))
+    for include_bias in (True, False):
+        args = (p.W, p.b, p.V)
+        for reg, ref in (("weight_decay", norms.weight_decay_penalty), ("vv", norms.vv_norm),
+                         ("prox", norms.vv_norm), ("m1", norms.m1_norm)):
+            np.testing.assert_allclose(train.penalty(p, regularizer=reg, include_bias=include_bias),
+                                       ref(*args, include_bias=include_bias), rtol=1e-12)
+    dead = p._replace(V=p.V.at[:, 0].set(0.0), W=p.W.at[1].set(0.0), b=p.b.at[1].set(0.0))
+    for reg in ("vv", "m1"):
+        g = jax.grad(train.penalty)(dead, regularizer=reg)
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
+
+
+@pytest.mark.parametrize("include_bias", [True, False])
+def test_prox_unit_norm_and_exact_zero_columns(teacher_data, include_bias):
+    X, Y = teacher_data
+    net = student(width=20)
+    trained, hist = train.fit(net, X, Y, steps=3000, lr=0.2, lam=5e-3, regularizer="prox",
+                              include_bias=include_bias, log_every=500)
+    p = params_of(trained)
+    rows = np.c_[p.W, p.b] if include_bias else np.asarray(p.W)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-12)
+    if not include_bias:  # the projection leaves the biases of a pure-W constraint alone
+        assert not np.allclose(np.linalg.norm(np.c_[p.W, p.b], axis=1), 1.0)
+    col = np.linalg.norm(p.V, axis=0)
+    n_zero = int(np.sum(col == 0.0))
+    assert 10 <= n_zero < 20, col  # most neurons pruned exactly, some survive
+    assert np.all((col == 0.0) | (col > 1e-3))
+    assert hist.n_active[-1] == 20 - n_zero and hist.n_active[0] == 20
+
+
+def test_weight_decay_sgd_step_matches_analytic_gradient():
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    net = ShallowVVNet(3, 5, 2, rngs=nnx.Rngs(5), output_bias=True)
+    net.c[...] = jnp.asarray([0.3, -0.2])
+    W, b, V, c = (np.asarray(a) for a in params_of(net))
+    lr, lam = 0.1, 0.7
+    for include_bias in (True, False):
+        H = X @ W.T - b
+        A = np.maximum(H, 0)
+        R = 2.0 * (A @ V.T + c - Y) / Y.size
+        gA = (R @ V) * (H > 0)
+        gW, gb = gA.T @ X + lam * W, -gA.sum(0) + lam * b * include_bias
+        gV, gc = R.T @ A + lam * V, R.sum(0)
+        trained, hist = train.fit(net, X, Y, steps=1, lr=lr, lam=lam, regularizer="weight_decay",
+                                  include_bias=include_bias)
+        got = params_of(trained)
+        for new, old, g in zip(got, (W, b, V, c), (gW, gb, gV, gc), strict=True):
+            np.testing.assert_allclose(new, old - lr * g, rtol=1e-12, atol=1e-14)
+        pen = 0.5 * (np.sum(W**2) + include_bias * np.sum(b**2) + np.sum(V**2))
+        np.testing.assert_allclose(hist.loss[0], np.mean((A @ V.T + c - Y) ** 2) + lam * pen)
+
+
+def test_one_compile_per_shape(teacher_data):
+    X, Y = teacher_data
+    jax.clear_caches()  # so that the first fit below must compile, whatever ran before
+    net, net2 = student(width=13), student(width=13, seed=2)
+    with count_compiles() as first:
+        train.fit(net, X, Y, steps=250, lr=0.1, lam=1e-3, regularizer="prox", log_every=50)
+    assert sum("_run_chunk" in n for n in first) == 1, first
+    with count_compiles() as again:  # new lam, lr, steps and data values, same shapes: no compile
+        train.fit(net, X + 1.0, Y, steps=420, lr=0.05, lam=2e-2, regularizer="prox", log_every=50)
+        train.fit(net2, X, Y, steps=10, lr=0.3, lam=0.0, regularizer="prox", log_every=50)
+    assert again == []
+    with count_compiles() as batch:
+        train.fit_batch(net, X, Y, steps=100, lr=0.1, lam=[1e-3, 1e-2], regularizer="prox",
+                        log_every=50)
+        train.fit_batch(net, X, Y, steps=70, lr=0.2, lam=[5e-3, 0.0], regularizer="prox",
+                        log_every=50)
+    assert sum("_run_chunk" in n for n in batch) == 1, batch
+    with count_compiles() as other:  # a different static option compiles once more
+        train.fit(net, X, Y, steps=50, lr=0.1, lam=1e-3, regularizer="vv", log_every=50)
+    assert sum("_run_chunk" in n for n in other) == 1
+
+
+def test_chunking_and_log_steps(teacher_data):
+    X, Y = teacher_data
+    net = student()
+    a, ha = train.fit(net, X, Y, steps=1050, lr=0.2, lam=1e-3, regularizer="prox", log_every=100)
+    b, hb = train.fit(net, X, Y, steps=1050, lr=0.2, lam=1e-3, regularizer="prox", log_every=100,
+                      chunk=300)
+    np.testing.assert_array_equal(ha.step, [0, *range(100, 1001, 100), 1050])
+    for x, y in zip(params_of(a), params_of(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(ha, hb, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+# (Adam on the non-smooth "vv" penalty is chaotic near v_k = 0: the 1e-16 differences between a
+# batched and an unbatched matmul grow to 1e-3 within a few hundred steps, so it is not used here.)
+@pytest.mark.parametrize("regularizer,optimizer", [("prox", "sgd"), ("weight_decay", "adam")])
+def test_batch_of_lams_equals_sequential_fits(teacher_data, regularizer, optimizer):
+    X, Y = teacher_data
+    net = student()
+    lams = np.array([0.0, 1e-3, 1e-2])
+    lr = 0.2 if optimizer == "sgd" else 0.01
+    P, H = train.fit_batch(net, X, Y, steps=400, lr=lr, lam=lams, regularizer=regularizer,
+                           optimizer=optimizer, log_every=100)
+    assert P.W.shape == (3, 20, 2) and H.loss.shape == (3, 5) and H.step.shape == (5,)
+    for i, lam in enumerate(lams):
+        one, h = train.fit(net, X, Y, steps=400, lr=lr, lam=lam, regularizer=regularizer,
+                           optimizer=optimizer, log_every=100)
+        for x, y in zip(params_of(one), P, strict=True):
+            if x is not None:
+                np.testing.assert_allclose(y[i], x, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(H.loss[i], h.loss, rtol=1e-9)
+        np.testing.assert_array_equal(H.n_active[i], h.n_active)
+    assert not np.allclose(P.V[0], P.V[2])  # the members really differ
+
+
+def test_batch_of_seeds_and_stacked_params_equal_sequential_fits(teacher_data):
+    X, Y = teacher_data
+    template = student(width=8)
+    P, H = train.fit_batch(template, X, Y, steps=200, lr=0.2, lam=1e-3, seeds=[3, 4],
+                           regularizer="weight_decay", log_every=100)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *(params_of(student(8, s)) for s in (3, 4)))
+    P2, _ = train.fit_batch(stacked, X, Y, steps=200, lr=jnp.array([0.2, 0.2]), lam=1e-3,
+                            regularizer="weight_decay", log_every=100)
+    for i, seed in enumerate((3, 4)):
+        one, h = train.fit(student(8, seed), X, Y, steps=200, lr=0.2, lam=1e-3,
+                           regularizer="weight_decay", log_every=100)
+        np.testing.assert_allclose(P.W[i], one.W[...], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(P2.V[i], one.V[...], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(H.loss[i], h.loss, rtol=1e-9)
+
+
+def test_divergence_raises_with_step_and_last_finite_params(teacher_data):
+    X, Y = teacher_data
+    net = student()
+    with pytest.raises(train.TrainingDivergedError, match="after [0-9]+ steps") as info:
+        train.fit(net, X, Y, steps=5000, lr=1e4, lam=0.1, regularizer="weight_decay",
+                  log_every=10)
+    err = info.value
+    assert isinstance(err, FloatingPointError)
+    assert 1 <= err.step < 5000 and f"after {err.step} steps" in str(err)
+    assert all(np.all(np.isfinite(x)) for x in err.params if x is not None)
+    assert np.all(np.isfinite(err.history.loss)) and err.history.step[-1] < err.step
+    np.testing.assert_array_equal(err.model.W[...], err.params.W)
+    # the reported step is exact: one step fewer is finite and reproduces err.params ...
+    ok, _ = train.fit(net, X, Y, steps=err.step - 1, lr=1e4, lam=0.1, regularizer="weight_decay")
+    np.testing.assert_array_equal(params_of(ok).V, err.params.V)
+    # ... and stopping exactly there still raises at that step
+    with pytest.raises(train.TrainingDivergedError) as again:
+        train.fit(net, X, Y, steps=err.step, lr=1e4, lam=0.1, regularizer="weight_decay")
+    assert again.value.step == err.step
+
+
+def test_batch_divergence_names_the_member(teacher_data):
+    X, Y = teacher_data
+    with pytest.raises(train.TrainingDivergedError, match=r"members \[1\]") as info:
+        train.fit_batch(student(), X, Y, steps=2000, lr=[0.1, 1e4], lam=0.1,
+                        regularizer="weight_decay")
+    err = info.value
+    assert list(err.members) == [1] and err.params.W.shape == (2, 20, 2)
+    assert np.all(np.isfinite(err.params.V))
+
+
+@pytest.mark.parametrize("kwargs,data,match", [
+    ({}, "rows", "X and Y"),
+    ({}, "d_in", "X must have d_in"),
+    ({}, "d_out", "Y must have d_out"),
+    ({}, "nanX", "X contains NaN"),
+    ({}, "infY", "Y contains NaN"),
+    ({"lam": -1.0}, None, "lam"),
+    ({"lr": 0.0}, None, "lr"),
+    ({"lr": -0.1}, None, "lr"),
+    ({"regularizer": "l1"}, None, "regularizer"),
+    ({"optimizer": "adamw"}, None, "optimizer"),
+    ({"steps": 0}, None, "steps"),
+    ({"steps": 2.5}, None, "steps"),
+    ({"log_every": 0}, None, "log_every"),
+    ({"log_every": 10, "chunk": 15}, None, "chunk"),
+    ({"lam": [0.1, 0.2]}, None, "fit_batch"),
+])
+def test_bad_inputs_raise_value_error(teacher_data, kwargs, data, match):
+    X, Y = (np.array(a) for a in teacher_data)
+    if data == "rows":
+        Y = Y[:-1]
+    elif data == "d_in":
+        X = np.c_[X, X]
+    elif data == "d_out":
+        Y = Y[:, :1]
+    elif data == "nanX":
+        X[3, 1] = np.nan
+    elif data == "infY":
+        Y[0, 0] = np.inf
+    args = dict(steps=10, lr=0.1, lam=0.0, regularizer="vv") | kwargs
+    with pytest.raises(ValueError, match=match):
+        train.fit(student(), X, Y, **args)
+
+
+def test_fit_batch_bad_batch_sizes(teacher_data):
+    X, Y = teacher_data
+    with pytest.raises(ValueError, match="batch sizes"):
+        train.fit_batch(student(), X, Y, steps=5, lr=[0.1, 0.2], lam=[0.0, 0.1, 0.2])
+    with pytest.raises(ValueError, match="seeds"):
+        train.fit_batch(student(), X, Y, steps=5, lr=0.1, seeds=[1, "a"])
+
+
+def test_make_step_is_a_pure_jittable_core(teacher_data):
+    X, Y = (jnp.asarray(a) for a in teacher_data)
+    stepper = train.make_step(regularizer="vv", optimizer="adam")
+    p = params_of(student())
+    state = stepper.init(p)
+    state2, loss = jax.jit(stepper.step)(state, X, Y, 0.01, 1e-3)
+    np.testing.assert_allclose(loss, train.objective(p, X, Y, regularizer="vv", lam=1e-3))
+    assert isinstance(state2.params, ShallowParams)
+    assert float(train.objective(state2.params, X, Y, regularizer="vv", lam=1e-3)) < float(loss)
+    np.testing.assert_allclose(train.data_fit(p, X, Y), np.mean((shallow_forward(p, X) - Y) ** 2))
