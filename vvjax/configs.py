@@ -5,12 +5,14 @@ misspelled key or a wrong type fails at composition time with a message naming t
 This is the only library module that imports Hydra.
 """
 
+from vvjax.runs.lasso_bounds import LassoBoundsConfig
 from vvjax.runs.neuron_sharing import NeuronSharingConfig
 
 __all__ = ["SCHEMAS", "register_configs"]
 
 SCHEMAS = {
     "base_neuron_sharing": NeuronSharingConfig,
+    "base_lasso_bounds": LassoBoundsConfig,
 }
 
 

@@ -5,6 +5,8 @@ finished job instead of redoing it, and writes ``metrics.json`` last (see :mod:`
 """
 
 from vvjax.runs._job import run_job, set_precision
+from vvjax.runs.lasso_bounds import LassoBoundsConfig, run_lasso_bounds
 from vvjax.runs.neuron_sharing import NeuronSharingConfig, run_neuron_sharing
 
-__all__ = ["run_job", "set_precision", "NeuronSharingConfig", "run_neuron_sharing"]
+__all__ = ["run_job", "set_precision", "NeuronSharingConfig", "run_neuron_sharing",
+           "LassoBoundsConfig", "run_lasso_bounds"]

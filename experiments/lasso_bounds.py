@@ -1,0 +1,40 @@
+"""Multi-task-lasso sparsity histograms (PAPER.md Sec. 5.2-5.3): counts within the rank bounds.
+
+    python experiments/lasso_bounds.py                     # Fig. 3 (random data)
+    python experiments/lasso_bounds.py preset=rank         # Fig. 4 (rank-constrained)
+    python experiments/lasso_bounds.py preset=bruteforce   # Fig. 5 (sparsest solutions, 50 trials)
+    python experiments/lasso_bounds.py preset=bruteforce_paper   # Fig. 5 with the paper's 1000
+    python experiments/lasso_bounds.py -m preset=random,rank,bruteforce   # all three as a sweep
+                                         # (re-run it with hydra.sweep.dir=<old dir> to resume)
+"""
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vvjax.configs import register_configs
+from vvjax.runs import run_lasso_bounds
+
+register_configs()
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU" notices in logs
+
+
+@hydra.main(version_base="1.3", config_path="../conf/lasso_bounds", config_name="config")
+def main(dict_cfg: DictConfig) -> float:
+    cfg = OmegaConf.to_object(dict_cfg)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    metrics = run_lasso_bounds(cfg, out_dir)
+    print(f"[lasso_bounds:{metrics['figure']}] {out_dir}: " + "; ".join(
+        f"{name}: solver {p['solver']['min']}-{p['solver']['max']}, sparsified "
+        f"{p['sparsified']['min']}-{p['sparsified']['max']}"
+        + (f", sparsest {p['sparsest']['min']}-{p['sparsest']['max']}" if "sparsest" in p else "")
+        + f" in [{p['lower_bound']}, {p['upper_bound']}]"
+        for name, p in metrics["panels"].items()))
+    return float(metrics["frac_within_bounds"])
+
+
+if __name__ == "__main__":
+    main()
