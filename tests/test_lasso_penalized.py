@@ -180,3 +180,31 @@ def test_bad_data_raise(problem):
         lasso_path(Phi, Psi, lams=[-1.0])
     with pytest.raises(ValueError, match="eps"):
         lasso_path(Phi, Psi, eps=2.0)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nonfinite_phi_raises_after_gram(problem, value):
+    """Phi's NaN/inf scan is read off the Gram diagonal: still raised, naming Phi, on every route."""
+    Phi, Psi, lam = problem
+    bad = Phi.copy()
+    bad[3, 7] = value
+    with pytest.raises(ValueError, match="Phi"):
+        solve_penalized(bad, Psi, lam)
+    with pytest.raises(ValueError, match="Phi"):
+        lasso_path(bad, Psi, lams=[lam])
+    with pytest.raises(ValueError, match="Phi"):
+        solve_penalized(np.full_like(Phi, 1e200), Psi, lam)  # finite but overflows when squared
+
+
+def test_newton_polish_matches_kkt_on_support(problem):
+    """The Woodbury-preconditioned Newton polish reaches the support-restricted optimum."""
+    Phi, Psi, lam = problem
+    stats = pz._gram_stats(Phi, Psi)
+    res = solve_penalized(Phi, Psi, lam, tol=1e-12)
+    Vt = np.asarray(res.V).T
+    S = np.flatnonzero(np.any(Vt != 0, axis=1))
+    G, Ct = np.asarray(stats.G), np.asarray(stats.Ct)
+    Vs = pz._newton_polish(Vt[S] * 0.9, G[np.ix_(S, S)], Ct[S], lam)
+    assert Vs is not None
+    g = G[np.ix_(S, S)] @ Vs - Ct[S] + lam * Vs / np.linalg.norm(Vs, axis=1, keepdims=True)
+    assert np.linalg.norm(g) <= 1e-9 * np.linalg.norm(Ct[S])

@@ -36,6 +36,7 @@ The gap is computed from ``G``, ``C`` and ``||Psi||^2`` in the working precision
 ``jax_enable_x64`` is on (recommended: a 1e-6 certificate needs it), float32 otherwise.
 """
 
+import contextlib
 from typing import NamedTuple
 
 import jax
@@ -43,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vvjax._validate import as_array, check_finite, check_nonnegative, check_positive_int
-from vvjax.lasso._common import check_problem, count_nonzero_columns
+from vvjax.lasso._common import DEFAULT_RTOL, check_problem, count_nonzero_columns
 
 __all__ = ["LassoResult", "lam_max", "solve_penalized", "lasso_path"]
 
@@ -102,7 +103,7 @@ def _gram_stats(Phi, Psi) -> _Stats:
         # Fortran sees the C-ordered K x N array as its transpose: trans=1 gives Phi Phi^T without a copy.
         G = syrk(1.0 / N, P.T, trans=1, lower=0) if P.flags.c_contiguous else syrk(1.0 / N, P)
         G = np.triu(G) + np.triu(G, 1).T
-        Ct = (P @ Y.T) / N
+        Ct = (Y @ P.T).T / N  # Y @ P.T streams the K x N array once along its rows (2x faster than P @ Y.T)
         yy2n = np.vdot(Y, Y) / (2 * N)
         return _Stats(G, Ct, dtype.type(yy2n))
     P = jnp.asarray(Phi, dtype=dtype)
@@ -159,22 +160,24 @@ def _certificate(Vt, GV, Ct, yy2n, lam):
 
 
 def _spd_solve_ones(M):
-    """Solve M z = 1 for a small SPD M by an unrolled Cholesky (cheap to compile, unlike LAPACK LU)."""
-    n = M.shape[0]
+    """Solve M z = 1 for small SPD M (..., n, n) by an unrolled Cholesky (cheap to compile, unlike LU).
+
+    Leading dimensions are a batch: both Anderson systems are solved by one unrolled program.
+    """
+    n = M.shape[-1]
+    zero = jnp.zeros(M.shape[:-2], M.dtype)
     L = [[None] * n for _ in range(n)]
     for i in range(n):
         for j in range(i + 1):
-            s = M[i, j] - sum((L[i][k] * L[j][k] for k in range(j)), start=jnp.zeros((), M.dtype))
+            s = M[..., i, j] - sum((L[i][k] * L[j][k] for k in range(j)), start=zero)
             L[i][j] = jnp.sqrt(jnp.maximum(s, 0.0)) if i == j else s / L[j][j]
     y = []
     for i in range(n):
-        y.append((1.0 - sum((L[i][k] * y[k] for k in range(i)), start=jnp.zeros((), M.dtype)))
-                 / L[i][i])
+        y.append((1.0 - sum((L[i][k] * y[k] for k in range(i)), start=zero)) / L[i][i])
     z = [None] * n
     for i in reversed(range(n)):
-        z[i] = (y[i] - sum((L[k][i] * z[k] for k in range(i + 1, n)),
-                           start=jnp.zeros((), M.dtype))) / L[i][i]
-    return jnp.stack(z)
+        z[i] = (y[i] - sum((L[k][i] * z[k] for k in range(i + 1, n)), start=zero)) / L[i][i]
+    return jnp.stack(z, axis=-1)
 
 
 def _bcd_epoch(Vt, G, Ct, inv_diag, thr, n_act):
@@ -191,12 +194,16 @@ def _bcd_epoch(Vt, G, Ct, inv_diag, thr, n_act):
 
 
 def _anderson_weights(U, MU):
-    """Weights w (sum 1) minimizing ||sum_i w_i U_i|| in the metric <U_i, MU_j> (Anderson, regularized)."""
-    A = jnp.einsum("imd,jmd->ij", U, MU)
-    A = 0.5 * (A + A.T)
-    A = A + (1e-10 * jnp.trace(A) + jnp.finfo(A.dtype).tiny) * jnp.eye(A.shape[0], dtype=A.dtype)
+    """Weights w (sum 1) minimizing ||sum_i w_i U_i|| in the metrics <U_i, MU_bj> (Anderson, regularized).
+
+    ``MU`` is (B, n, m, D): one metric per leading index; returns (B, n) weights.
+    """
+    A = jnp.einsum("imd,bjmd->bij", U, MU)
+    A = 0.5 * (A + jnp.swapaxes(A, 1, 2))
+    tr = jnp.trace(A, axis1=1, axis2=2)
+    A = A + (1e-10 * tr + jnp.finfo(A.dtype).tiny)[:, None, None] * jnp.eye(A.shape[-1], dtype=A.dtype)
     z = _spd_solve_ones(A)
-    return z / jnp.sum(z)
+    return z / jnp.sum(z, axis=1, keepdims=True)
 
 
 @jax.jit
@@ -230,8 +237,7 @@ def _inner_solve(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
         GH = jnp.matmul(G, hist.transpose(1, 0, 2).reshape(m, -1), precision=hi)
         GH = GH.reshape(m, _ANDERSON + 1, D).transpose(1, 0, 2)
         U, GU = jnp.diff(hist, axis=0), jnp.diff(GH, axis=0)
-        w_e = _anderson_weights(U, U)
-        w_g = _anderson_weights(U, GU)
+        w_e, w_g = _anderson_weights(U, jnp.stack([U, GU]))  # Euclidean and G metrics, one solve
         cands = jnp.stack([hist[-1], jnp.tensordot(w_e, hist[1:], 1), jnp.tensordot(w_g, hist[1:], 1)])
         gcands = jnp.stack([GH[-1], jnp.tensordot(w_e, GH[1:], 1), jnp.tensordot(w_g, GH[1:], 1)])
         prim, dual, _ = jax.vmap(_certificate, (0, 0, None, None, None))(cands, gcands, Ct, yy2n, lam)
@@ -266,6 +272,7 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
     block-Jacobi preconditioner) reach the support-restricted optimum to near machine precision.
     Returns the polished Vs, or None when a column would have to leave the support.
     """
+    from scipy.linalg import cho_factor, cho_solve, lu_factor, lu_solve
     from scipy.sparse.linalg import LinearOperator, cg
 
     m, D = Vs.shape
@@ -290,10 +297,27 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
             X = x.reshape(m, D)
             return (Gs @ X + a * (X - U * np.sum(U * X, axis=1, keepdims=True))).ravel()
 
+        # Exact inverse of the Hessian by Woodbury: H = (G_SS + diag(a)) (x) I - B diag(a) B^T with
+        # B = blockdiag(u_k), so H^-1 needs only m x m solves (M = G_SS + diag(a) and the Schur
+        # complement S = diag(1/a) - (M^-1 o U U^T)). Used as the CG preconditioner: CG then converges
+        # in one or two iterations and stays robust when the Woodbury solve is inaccurate.
+        Mm = Gs + np.diag(a[:, 0])
+        try:
+            Lm = cho_factor(Mm, lower=True, check_finite=False)
+            Minv = cho_solve(Lm, np.eye(m), check_finite=False)
+            S = np.diag(1.0 / a[:, 0]) - Minv * (U @ U.T)
+            S_lu = lu_factor(S, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError):
+            Lm = None
+
         def pre(x, U=U, a=a):
             X = x.reshape(m, D)
-            P = U * np.sum(U * X, axis=1, keepdims=True)
-            return ((X - P) / (dg[:, None] + a) + P / dg[:, None]).ravel()
+            if Lm is None:
+                P = U * np.sum(U * X, axis=1, keepdims=True)
+                return ((X - P) / (dg[:, None] + a) + P / dg[:, None]).ravel()
+            Y = Minv @ X
+            w = lu_solve(S_lu, np.sum(U * Y, axis=1), check_finite=False)
+            return (Y + Minv @ (w[:, None] * U)).ravel()
 
         H = LinearOperator((m * D, m * D), matvec=hv, dtype=Vs.dtype)
         M = LinearOperator((m * D, m * D), matvec=pre, dtype=Vs.dtype)
@@ -332,6 +356,27 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
     return Vs
 
 
+_BLAS_CONTROLLER = []
+
+
+def _blas_single_thread():
+    """Context: one BLAS thread for the small host algebra of the outer loop (if threadpoolctl is there).
+
+    On few cores, multithreaded BLAS on 100-500-sized products contends with XLA's worker threads
+    (both spin while waiting) and the outer loop runs about twice slower; the Gram itself is formed
+    before, with all threads.
+    """
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        except Exception:  # threadpoolctl is optional
+            _BLAS_CONTROLLER.append(None)
+    ctrl = _BLAS_CONTROLLER[0]
+    return contextlib.nullcontext() if ctrl is None else ctrl.limit(limits=1, user_api="blas")
+
+
 def _capacity(m: int, K: int) -> int:
     """Compiled size for a working set of m columns: powers of 4 from 256 (few compiles), capped at K."""
     cap = 256
@@ -342,6 +387,14 @@ def _capacity(m: int, K: int) -> int:
 
 def _solve_stats(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
                  polish: bool = True) -> LassoResult:
+    if isinstance(stats.G, np.ndarray):
+        with _blas_single_thread():
+            return _solve_stats_impl(stats, lam, Vt0, tol=tol, max_iter=max_iter, polish=polish)
+    return _solve_stats_impl(stats, lam, Vt0, tol=tol, max_iter=max_iter, polish=polish)
+
+
+def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
+                      polish: bool) -> LassoResult:
     G, Ct, yy2n = stats
     xp = np if isinstance(G, np.ndarray) else jnp
     K, D = Ct.shape
@@ -405,9 +458,9 @@ def _solve_stats(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
                     continue
         eps = max(_INNER_RATIO * gap, 0.5 * tol * p0)
         budget = _POLISH_EPOCHS if (polish and xp is np and rel_gap < 1e-2) else max_iter
-        Vt_ws, Vd_ws, ep = _inner_solve(Vt_ws, G_ws, Ct_ws, yy2n, jnp.asarray(lam, dtype),
-                                 jnp.asarray(ws_size), jnp.asarray(eps, dtype),
-                                 jnp.asarray(min(max_iter - epochs, budget)))
+        # Scalars go in as numpy scalars: no eager jax op (each would compile a tiny program once).
+        Vt_ws, Vd_ws, ep = _inner_solve(Vt_ws, G_ws, Ct_ws, yy2n, dtype.type(lam), np.int64(ws_size),
+                                        dtype.type(eps), np.int64(min(max_iter - epochs, budget)))
         epochs += int(ep)
         Vt, Vd = xp.zeros_like(Vt), xp.zeros_like(Vt)
         if xp is np:
@@ -417,14 +470,24 @@ def _solve_stats(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
             Vt = Vt.at[ws].set(Vt_ws[:ws_size])
             Vd = Vd.at[ws].set(Vd_ws[:ws_size])
         ws_size = 2 * ws_size if int(ep) == 0 else ws_size  # stalled: grow
-    V = jnp.asarray(Vt).T
+    if xp is np:  # host result: transpose and count on the host (no eager jax ops to compile)
+        V = jnp.asarray(np.ascontiguousarray(Vt.T))
+        norms = np.sqrt(np.sum(Vt * Vt, axis=1))  # same rule as count_nonzero_columns (relative)
+        n_nonzero = int(np.count_nonzero(norms > DEFAULT_RTOL * np.max(norms, initial=0.0)))
+    else:
+        V = jnp.asarray(Vt).T
+        n_nonzero = int(count_nonzero_columns(V))
     return LassoResult(V=V, primal=primal, dual=best_dual, gap=gap, rel_gap=rel_gap,
-                       n_nonzero=int(count_nonzero_columns(V)), n_iter=epochs,
+                       n_nonzero=n_nonzero, n_iter=epochs,
                        converged=bool(rel_gap <= tol))
 
 
-def _check_data(Phi, Psi):
-    """Like :func:`check_problem`, but host numpy inputs stay numpy (no copy of a large Phi)."""
+def _check_data(Phi, Psi, *, defer_phi_finite: bool = False):
+    """Like :func:`check_problem`, but host numpy inputs stay numpy (no copy of a large Phi).
+
+    With ``defer_phi_finite`` the NaN/inf scan of a host ``Phi`` (a full pass over K x N) is left to
+    :func:`_stats_checked`, which reads it off the diagonal of the Gram matrix formed anyway.
+    """
     if not (isinstance(Phi, np.ndarray) and isinstance(Psi, np.ndarray)):
         return check_problem(Phi, Psi)
     for name, x in (("Phi", Phi), ("Psi", Psi)):
@@ -433,9 +496,24 @@ def _check_data(Phi, Psi):
     if Phi.shape[1] != Psi.shape[1]:
         raise ValueError(f"Phi (K x N) and Psi (D x N) must have the same number of columns N; "
                          f"got Phi {Phi.shape} and Psi {Psi.shape}")
-    for name, x in (("Phi", Phi), ("Psi", Psi)):
+    for name, x in (("Psi", Psi),) if defer_phi_finite else (("Phi", Phi), ("Psi", Psi)):
         check_finite(name, x)
     return Phi, Psi
+
+
+def _stats_checked(Phi, Psi) -> _Stats:
+    """:func:`_gram_stats`, then the deferred finiteness check of ``Phi``.
+
+    A NaN or inf in row k of ``Phi`` makes ``G_kk = ||phi_k||^2 / N`` NaN or inf, so a finite diagonal
+    proves a finite ``Phi``; otherwise the full scan runs and raises the usual error (or, if ``Phi``
+    is finite but overflows when squared, an overflow error).
+    """
+    stats = _gram_stats(Phi, Psi)
+    if isinstance(Phi, np.ndarray) and not (np.all(np.isfinite(np.diagonal(stats.G)))
+                                            and np.all(np.isfinite(stats.Ct))):
+        check_finite("Phi", Phi)
+        raise ValueError("Phi is too large: its Gram matrix Phi Phi^T / N overflows")
+    return stats
 
 
 def _check_lam(lam):
@@ -493,7 +571,7 @@ def solve_penalized(Phi, Psi, lam, *, tol: float = 1e-6, max_iter: int = 100_000
     References:
       arXiv 2305.16534, Sec. 4.
     """
-    Phi, Psi = _check_data(Phi, Psi)
+    Phi, Psi = _check_data(Phi, Psi, defer_phi_finite=True)
     lam = _check_lam(lam)
     tol = _check_tol(tol)
     check_positive_int("max_iter", max_iter)
@@ -501,7 +579,7 @@ def solve_penalized(Phi, Psi, lam, *, tol: float = 1e-6, max_iter: int = 100_000
     if V0 is not None:
         V0 = as_array("V0", V0, shape=(Psi.shape[0], Phi.shape[0]))
         Vt0 = jnp.asarray(V0).T
-    return _solve_stats(_gram_stats(Phi, Psi), lam, Vt0, tol=tol, max_iter=max_iter)
+    return _solve_stats(_stats_checked(Phi, Psi), lam, Vt0, tol=tol, max_iter=max_iter)
 
 
 def lasso_path(Phi, Psi, lams=None, *, n_lams: int = 20, eps: float = 1e-2, tol: float = 1e-6,
@@ -526,10 +604,10 @@ def lasso_path(Phi, Psi, lams=None, *, n_lams: int = 20, eps: float = 1e-2, tol:
     References:
       arXiv 2305.16534, Sec. 4.
     """
-    Phi, Psi = _check_data(Phi, Psi)
+    Phi, Psi = _check_data(Phi, Psi, defer_phi_finite=True)
     tol = _check_tol(tol)
     check_positive_int("max_iter", max_iter)
-    stats = _gram_stats(Phi, Psi)
+    stats = _stats_checked(Phi, Psi)
     if lams is None:
         check_positive_int("n_lams", n_lams)
         if not (np.isfinite(eps) and 0 < eps <= 1):
