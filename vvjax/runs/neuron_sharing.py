@@ -6,7 +6,6 @@ paper's proximal method: SGD step, group soft-threshold of every ``v_k`` at ``lr
 both outputs; without, all neurons stay active.
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -128,7 +127,6 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
                                                    include_bias=cfg.include_bias))},
         "representer_bound": analysis.representer_bound(N, D),
         "figures": [str(Path(f).relative_to(out_dir)) for f in figures],
-        "jax_backend": jax.default_backend(),
     }
 
 
@@ -142,5 +140,4 @@ def run_neuron_sharing(cfg: NeuronSharingConfig, out_dir: str | Path) -> dict[st
     """
     if not isinstance(cfg, NeuronSharingConfig):
         raise TypeError(f"cfg must be a NeuronSharingConfig, got {type(cfg).__name__}")
-    cfg = dataclasses.replace(cfg)
     return run_job(cfg, out_dir, _body, task="neuron_sharing")
