@@ -157,3 +157,23 @@ def test_bruteforce_guard():
         sparsest_bruteforce(rng.standard_normal((21, 3)), rng.standard_normal((2, 3)))
     with pytest.raises(ValueError, match="row space"):
         sparsest_bruteforce(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+
+
+def test_sparsify_stays_float64_without_x64():
+    """sparsify is a NumPy float64 routine: it must not round its inputs to float32 when JAX's
+    x64 mode is off (the objective must not rise, the fit must not move)."""
+    import jax
+
+    rng = np.random.default_rng(7)
+    Phi = rng.normal(size=(9, 3))
+    Phi = np.vstack([Phi, Phi[:4]])  # duplicated features: non-sparse optimal solutions exist
+    Psi = rng.normal(size=(2, 3))
+    V = np.linalg.lstsq(Phi.T, Psi.T, rcond=None)[0].T  # a dense exact fit
+    jax.config.update("jax_enable_x64", False)
+    try:
+        V2 = sparsify(V, Phi, Psi)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert V2.dtype == np.float64
+    assert np.linalg.norm(V2, axis=0).sum() <= np.linalg.norm(V, axis=0).sum() * (1 + 1e-12)
+    np.testing.assert_allclose(V2 @ Phi, V @ Phi, rtol=0, atol=1e-12)

@@ -66,3 +66,15 @@ def test_load_sweep_skips_unfinished(tmp_path):
     assert [r["job"] for r in recs] == ["0", "1"]
     assert [r["v"] for r in recs] == [1.0, 2.0]
     assert [r["config.steps"] for r in recs] == [1, 2]
+
+
+def test_non_finite_numpy_values_are_saved(tmp_path):
+    path = results.save_json(tmp_path / "m.json", {"a": np.float32("nan"), "b": np.array([1.0, np.inf])})
+    assert json.loads(path.read_text()) == {"a": "nan", "b": [1.0, "inf"]}
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -19,7 +19,7 @@ def _is_traced(x: Any) -> bool:
 
 
 def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None = None,
-             finite: bool = True):
+             finite: bool = True, to_jax: bool = True):
     """Return ``x`` as an array after checking its rank, shape and finiteness.
 
     Args:
@@ -28,6 +28,8 @@ def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None 
       ndim: required number of dimensions (``None``: any).
       shape: required shape; entries that are ``None`` match any size.
       finite: reject NaN and inf entries.
+      to_jax: return NumPy input as a JAX array (which rounds float64 to float32 unless
+        ``jax_enable_x64`` is on); ``False`` leaves NumPy input as it is, for NumPy code paths.
 
     Raises:
       ValueError: naming ``name`` and what was expected.
@@ -48,7 +50,7 @@ def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None 
     if finite and not _is_traced(arr):
         if not bool(np.all(np.isfinite(np.asarray(arr)))):
             raise ValueError(f"{name} contains NaN or inf entries")
-    return arr if not isinstance(arr, np.ndarray) else jnp.asarray(arr)
+    return jnp.asarray(arr) if to_jax and isinstance(arr, np.ndarray) else arr
 
 
 def check_finite(name: str, x: Any) -> None:

@@ -60,7 +60,7 @@ def to_jsonable(obj: Any) -> Any:
         return str(obj)
     if hasattr(obj, "shape") and hasattr(obj, "dtype"):
         arr = np.asarray(obj)
-        return arr.item() if arr.ndim == 0 else arr.tolist()
+        return to_jsonable(arr.item() if arr.ndim == 0 else arr.tolist())
     if isinstance(obj, float) and not np.isfinite(obj):
         return str(obj)
     return obj
@@ -110,7 +110,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; give results the usual mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

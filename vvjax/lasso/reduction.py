@@ -95,17 +95,14 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
     check_nonnegative("dep_rtol", dep_rtol)
     if rank_rtol is not None:
         check_nonnegative("rank_rtol", rank_rtol)
-    V = as_array("V", V, ndim=2)
-    Phi = as_array("Phi", Phi, ndim=2)
-    V = np.asarray(V, np.float64)
-    Phi = np.asarray(Phi, np.float64)
+    V = np.asarray(as_array("V", V, ndim=2, to_jax=False), np.float64)
+    Phi = np.asarray(as_array("Phi", Phi, ndim=2, to_jax=False), np.float64)
     if V.shape[1] != Phi.shape[0]:
         raise ValueError(f"V (D x K) and Phi (K x N) must share K; got V {V.shape} and Phi {Phi.shape}")
     if Psi is None:
         Psi = V @ Phi
     else:
-        Psi = as_array("Psi", Psi, ndim=2)
-        Psi = np.asarray(Psi, np.float64)
+        Psi = np.asarray(as_array("Psi", Psi, ndim=2, to_jax=False), np.float64)
         if Psi.shape != (V.shape[0], Phi.shape[1]):
             raise ValueError(f"Psi must have shape (D, N) = {(V.shape[0], Phi.shape[1])}, got {Psi.shape}")
 
