@@ -38,14 +38,19 @@ def count_nonzero_columns(V, *, rtol: float = DEFAULT_RTOL, atol: float = 0.0):
     return jnp.sum(nonzero_mask(V, rtol=rtol, atol=atol))
 
 
-def check_problem(Phi, Psi):
+def check_problem(Phi, Psi, *, to_jax: bool = True, phi_finite: bool = True):
     """Validate a lasso instance; returns ``(Phi, Psi)`` as arrays.
+
+    Args:
+      to_jax: convert NumPy input to JAX arrays; ``False`` keeps it as is (no copy of a large Phi).
+      phi_finite: scan Phi for NaN/inf; ``False`` leaves that to the caller (e.g. one that reads it
+        off the Gram diagonal it forms anyway).
 
     Raises:
       ValueError: if ``Phi`` (K x N) or ``Psi`` (D x N) is not 2-D, has NaN/inf, or their N differ.
     """
-    Phi = as_array("Phi", Phi, ndim=2)
-    Psi = as_array("Psi", Psi, ndim=2)
+    Phi = as_array("Phi", Phi, ndim=2, finite=phi_finite, to_jax=to_jax)
+    Psi = as_array("Psi", Psi, ndim=2, to_jax=to_jax)
     if Phi.shape[1] != Psi.shape[1]:
         raise ValueError(
             f"Phi (K x N) and Psi (D x N) must have the same number of columns N; "

@@ -483,22 +483,13 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
 
 
 def _check_data(Phi, Psi, *, defer_phi_finite: bool = False):
-    """Like :func:`check_problem`, but host numpy inputs stay numpy (no copy of a large Phi).
+    """:func:`check_problem`, keeping host numpy inputs as numpy (no copy of a large Phi).
 
     With ``defer_phi_finite`` the NaN/inf scan of a host ``Phi`` (a full pass over K x N) is left to
     :func:`_stats_checked`, which reads it off the diagonal of the Gram matrix formed anyway.
     """
-    if not (isinstance(Phi, np.ndarray) and isinstance(Psi, np.ndarray)):
-        return check_problem(Phi, Psi)
-    for name, x in (("Phi", Phi), ("Psi", Psi)):
-        if not np.issubdtype(x.dtype, np.number) or x.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D numeric array, got shape {x.shape}, dtype {x.dtype}")
-    if Phi.shape[1] != Psi.shape[1]:
-        raise ValueError(f"Phi (K x N) and Psi (D x N) must have the same number of columns N; "
-                         f"got Phi {Phi.shape} and Psi {Psi.shape}")
-    for name, x in (("Psi", Psi),) if defer_phi_finite else (("Phi", Phi), ("Psi", Psi)):
-        check_finite(name, x)
-    return Phi, Psi
+    host = isinstance(Phi, np.ndarray) and isinstance(Psi, np.ndarray)
+    return check_problem(Phi, Psi, to_jax=not host, phi_finite=not (host and defer_phi_finite))
 
 
 def _stats_checked(Phi, Psi) -> _Stats:
