@@ -189,6 +189,26 @@ def test_batch_of_seeds_and_stacked_params_equal_sequential_fits(teacher_data):
         np.testing.assert_allclose(H.loss[i], h.loss, rtol=1e-9)
 
 
+def test_batch_split_over_worker_threads_equals_one_program(teacher_data):
+    X, Y = teacher_data
+    net = student()
+    lams = np.array([0.0, 1e-3, 3e-3, 1e-2, 3e-2])  # 3 workers: uneven groups of 2, 2 and 1
+    kw = dict(steps=300, lr=0.2, lam=lams, regularizer="prox", log_every=100)
+    P1, H1 = train.fit_batch(net, X, Y, workers=1, **kw)
+    P3, H3 = train.fit_batch(net, X, Y, workers=3, **kw)
+    for x, y in zip(P1, P3, strict=True):
+        if x is not None:
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(H3.loss, H1.loss, rtol=1e-12)
+    np.testing.assert_array_equal(H3.n_active, H1.n_active)
+    assert not np.allclose(P3.V[0], P3.V[4])
+    # more workers than members: one member per group
+    P9, _ = train.fit_batch(net, X, Y, workers=9, **{**kw, "lam": lams[:2]})
+    np.testing.assert_allclose(P9.V, P1.V[:2], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        train.fit_batch(net, X, Y, workers=0, **kw)
+
+
 def test_divergence_raises_with_step_and_last_finite_params(teacher_data):
     X, Y = teacher_data
     net = student()
@@ -212,11 +232,11 @@ def test_divergence_raises_with_step_and_last_finite_params(teacher_data):
 
 def test_batch_divergence_names_the_member(teacher_data):
     X, Y = teacher_data
-    with pytest.raises(train.TrainingDivergedError, match=r"members \[1\]") as info:
-        train.fit_batch(student(), X, Y, steps=2000, lr=[0.1, 1e4], lam=0.1,
-                        regularizer="weight_decay")
+    with pytest.raises(train.TrainingDivergedError, match=r"members \[2\]") as info:
+        train.fit_batch(student(), X, Y, steps=2000, lr=[0.1, 0.1, 1e4], lam=0.1,
+                        regularizer="weight_decay", workers=2)  # member 2 is in the 2nd group
     err = info.value
-    assert list(err.members) == [1] and err.params.W.shape == (2, 20, 2)
+    assert list(err.members) == [2] and err.params.W.shape == (3, 20, 2)
     assert np.all(np.isfinite(err.params.V))
 
 

@@ -6,6 +6,7 @@ paper's proximal method: SGD step, group soft-threshold of every ``v_k`` at ``lr
 both outputs; without, all neurons stay active.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -103,8 +104,10 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
     X, Y, teacher = data.teacher_data(cfg.data.seed, n=cfg.data.n, d_in=cfg.data.d_in,
                                       d_out=cfg.data.d_out, teacher_width=cfg.data.teacher_width)
     trained, summaries, arrays, histories = {}, {}, {}, {}
-    for name, run in cfg.runs.items():
-        params, history = _train_one(cfg, run, X, Y)
+    # the runs are independent programs: train them side by side, one per CPU core
+    with ThreadPoolExecutor(train.default_workers(len(cfg.runs))) as pool:
+        fitted = list(pool.map(lambda run: _train_one(cfg, run, X, Y), cfg.runs.values()))
+    for name, (params, history) in zip(cfg.runs, fitted, strict=True):
         trained[name] = params
         summaries[name] = _summary(params, history, X, Y, cfg)
         arrays.update({f"{name}/W": params.W, f"{name}/b": params.b, f"{name}/V": params.V})
