@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from vvjax import norms, train
+from vvjax._threads import thread_map
 from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
 
 
@@ -207,6 +208,24 @@ def test_batch_split_over_worker_threads_equals_one_program(teacher_data):
     np.testing.assert_allclose(P9.V, P1.V[:2], rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         train.fit_batch(net, X, Y, workers=0, **kw)
+
+
+def test_worker_threads_keep_the_callers_jax_settings(teacher_data):
+    """jax.enable_x64 & co. are thread-local: a batch started inside such a context must run in it
+    (here: float64 inside enable_x64(True) while the global setting is float32)."""
+    X, Y = teacher_data
+    jax.config.update("jax_enable_x64", False)  # the autouse fixture restores it
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        seen = thread_map(lambda _: (jax.config.jax_enable_x64,
+                                     jax.config.jax_default_matmul_precision), range(3), 3)
+        assert seen == [(True, "highest")] * 3
+        net = student()
+        assert net.W[...].dtype == jnp.float64
+        kw = dict(steps=200, lr=0.2, lam=[1e-3, 1e-2], regularizer="prox", log_every=100)
+        P2, _ = train.fit_batch(net, X, Y, workers=2, **kw)
+        P1, _ = train.fit_batch(net, X, Y, workers=1, **kw)
+    assert P2.V.dtype == jnp.float64
+    np.testing.assert_allclose(P2.V, P1.V, rtol=1e-12, atol=1e-14)
 
 
 def test_divergence_raises_with_step_and_last_finite_params(teacher_data):

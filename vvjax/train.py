@@ -32,7 +32,6 @@ in a thread).
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -42,6 +41,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from vvjax._threads import thread_map
 from vvjax._validate import as_array, check_choice, check_nonnegative, check_positive_int
 from vvjax.models import ShallowParams, ShallowVVNet, params_of
 
@@ -324,14 +324,14 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
               for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     states = [jax.tree.map(lambda x, g=g: x[g[0]], state) if batched and len(groups) > 1
               else state for g in groups]
-    pool = ThreadPoolExecutor(len(groups)) if len(groups) > 1 else None
 
     def run(states, t0, stop):
         """One chunk for every group -> (states, first_bad (B,) or (), logs (B, n) or (n,))."""
-        def one(st, g):
-            return jax.block_until_ready(_run_chunk(st, X, Y, g[1], g[2], atol, jnp.int32(t0),
+        def one(job):
+            st, (_, lr_g, lam_g) = job
+            return jax.block_until_ready(_run_chunk(st, X, Y, lr_g, lam_g, atol, jnp.int32(t0),
                                                     jnp.int32(stop), **kw))
-        res = list(pool.map(one, states, groups)) if pool else [one(states[0], groups[0])]
+        res = thread_map(one, zip(states, groups, strict=True), len(groups))
         if len(res) == 1:
             return [res[0][0]], np.asarray(res[0][1]), [np.asarray(o) for o in res[0][2]]
         return ([r[0] for r in res], np.concatenate([np.asarray(r[1]) for r in res]),
@@ -373,8 +373,6 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
             bar.set_postfix(loss=f"{float(np.min(out[0][..., -1])):.3g}", refresh=False)
     finally:
         bar.close()
-        if pool:
-            pool.shutdown()
     return _concat(states).params, history(steps)
 
 

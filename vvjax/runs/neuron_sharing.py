@@ -6,7 +6,6 @@ paper's proximal method: SGD step, group soft-threshold of every ``v_k`` at ``lr
 both outputs; without, all neurons stay active.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -16,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from vvjax import analysis, data, norms, results, train
+from vvjax._threads import thread_map
 from vvjax.models import ShallowVVNet, params_of, shallow_forward
 from vvjax.runs._job import run_job
 
@@ -105,8 +105,8 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
                                       d_out=cfg.data.d_out, teacher_width=cfg.data.teacher_width)
     trained, summaries, arrays, histories = {}, {}, {}, {}
     # the runs are independent programs: train them side by side, one per CPU core
-    with ThreadPoolExecutor(train.default_workers(len(cfg.runs))) as pool:
-        fitted = list(pool.map(lambda run: _train_one(cfg, run, X, Y), cfg.runs.values()))
+    fitted = thread_map(lambda run: _train_one(cfg, run, X, Y), cfg.runs.values(),
+                        train.default_workers(len(cfg.runs)))
     for name, (params, history) in zip(cfg.runs, fitted, strict=True):
         trained[name] = params
         summaries[name] = _summary(params, history, X, Y, cfg)
