@@ -7,9 +7,10 @@ student width 100, prox method (SGD step lr 0.2 on the MSE, group soft-threshold
 1. steps/s of one ``fit`` against a PyTorch loop written like the paper's notebook
    (``torch.optim.SGD`` on ``nn.MSELoss``; every step the stacked (w_k, b_k) norms, the prox and
    renormalisation reassigned to ``.data``, and the loss, path norm and active count logged with
-   ``.item()``, as the authors' ``train_net`` does), timed with torch's default thread count and with 1 thread; the ratio uses the
-   faster of the two. Before timing, both run 200 steps from the same initial weights and their
-   results are compared, so the two loops are known to compute the same thing.
+   ``.item()``, as the authors' ``train_net`` does), timed with torch's default thread count and
+   with 1 thread; the ratio uses the faster of the two. Before timing, both run 200 steps from the
+   same initial weights and their results are compared, so the two loops are known to compute the
+   same thing.
 2. 16 λ values as one ``fit_batch`` (default: one vmapped program per CPU core, each in a thread;
    and ``workers=1``, a single vmapped program) against 16 sequential ``fit`` calls.
 
@@ -52,8 +53,8 @@ def torch_student(seed=49):
 
 def torch_train(model, X, Y, steps, lr=LR, reg=LAM):
     """The paper notebook's loop: SGD step on MSELoss, then (per step) the weights and bias stacked,
-    their norms, the group soft-threshold of V's columns, the unit-norm (w_k, b_k) reassigned, and the
-    active count and path norm logged with ``.item()``."""
+    their norms, the group soft-threshold of V's columns, the unit-norm (w_k, b_k) reassigned, and
+    the active count and path norm logged with ``.item()``."""
     import torch
 
     X, Y = torch.from_numpy(np.array(X)), torch.from_numpy(np.array(Y))
