@@ -4,7 +4,8 @@ Problem (scikit-learn MultiTaskLasso scaling, X = Phi^T, Y = Psi^T, coef_ = V):
     P(V) = 1/(2N) ||V Phi - Psi||_F^2 + lam * sum_k ||v_k||_2.
 Instances (post-ReLU Gaussian features, Psi = V0 Phi + 1 % noise; see /work/shared/ANCHORS.md):
     A: K=512,  N=50,000, D=10, lam = 0.2  lam_max
-    B: K=4096, N=10,000, D=10, lam = 0.05 lam_max (peers are capped: they do not reach 1e-6 in minutes)
+    B: K=4096, N=10,000, D=10, lam = 0.05 lam_max
+       (peers are capped: they do not reach 1e-6 in minutes)
 Every solver's rel_gap = (P(V) - D(theta)) / P(0) is recomputed here, in float64, from the full data
 with one function (`rel_gap`). Peers are run as users call them on the full data, and the fastest
 "by hand" route is also timed: the Gram/Cholesky reduction N -> K (reduction time included).
@@ -36,7 +37,8 @@ TOL = 1e-6
 
 
 def make_instance(K, N, D, *, d=20, noise=0.01, seed=0):
-    """Post-ReLU features Phi = relu(W X) (unit-norm rows of W, Gaussian X) and Psi = V0 Phi + noise."""
+    """Post-ReLU features Phi = relu(W X) (unit-norm rows of W, Gaussian X)
+    and Psi = V0 Phi + noise."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((d, N))
     W = rng.standard_normal((K, d))
@@ -68,7 +70,8 @@ def _timed(fn):
 
 
 def _reduce(Phi, Psi):
-    """Gram/Cholesky reduction N -> K: Xr (K x K), Yr (K x D) with Xr^T Xr / K = G, Xr^T Yr / K = C^T."""
+    """Gram/Cholesky reduction N -> K: Xr (K x K), Yr (K x D)
+    with Xr^T Xr / K = G, Xr^T Yr / K = C^T."""
     from scipy.linalg import blas, cholesky, solve_triangular
 
     K, N = Phi.shape
@@ -97,7 +100,8 @@ def run_sklearn(X, Y, lam, tol, max_iter):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return MultiTaskLasso(alpha=lam, fit_intercept=False, tol=tol, max_iter=max_iter).fit(X, Y).coef_
+        return MultiTaskLasso(alpha=lam, fit_intercept=False, tol=tol,
+                              max_iter=max_iter).fit(X, Y).coef_
 
 
 def run_celer(X, Y, lam, tol, max_iter, max_epochs):
@@ -116,7 +120,8 @@ def run_skglm(X, Y, lam, tol, max_iter):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return MultiTaskLasso(alpha=lam, fit_intercept=False, tol=tol, max_iter=max_iter).fit(X, Y).coef_
+        return MultiTaskLasso(alpha=lam, fit_intercept=False, tol=tol,
+                              max_iter=max_iter).fit(X, Y).coef_
 
 
 def bench_instance(name, K, N, D, lam_ratio, *, capped, peers):
@@ -145,7 +150,8 @@ def bench_instance(name, K, N, D, lam_ratio, *, capped, peers):
         return rows
     tol_sk = TOL / 2  # their test is rel_gap <= 2 tol
     cap = "capped" if capped else ""
-    it_sk, it_celer, ep_celer, it_skglm = (600, 50, 10_000, 16) if capped else (100_000, 100, 100_000, 200)
+    it_sk, it_celer, ep_celer, it_skglm = ((600, 50, 10_000, 16) if capped
+                                           else (100_000, 100, 100_000, 200))
     record("sklearn MultiTaskLasso", *_timed(lambda: run_sklearn(X, Y, lam, tol_sk, it_sk)),
            f"max_iter={it_sk}" if capped else "")
     record("celer mtl_path", *_timed(lambda: run_celer(X, Y, lam, tol_sk, it_celer, ep_celer)),
@@ -160,13 +166,15 @@ def bench_instance(name, K, N, D, lam_ratio, *, capped, peers):
     record("sklearn on Gram/Cholesky reduction",
            *_timed(lambda: reduced(lambda Xr, Yr, t: run_sklearn(Xr, Yr, lam, t, it_sk))), cap)
     record("celer on Gram/Cholesky reduction",
-           *_timed(lambda: reduced(lambda Xr, Yr, t: run_celer(Xr, Yr, lam, t, it_celer, ep_celer))),
+           *_timed(lambda: reduced(
+               lambda Xr, Yr, t: run_celer(Xr, Yr, lam, t, it_celer, ep_celer))),
            cap)
     return rows
 
 
 def summarize(rows):
-    print("\nRatios (peer time / vvjax time; same process; a peer that stopped above 1e-6 is marked *):")
+    print("\nRatios (peer time / vvjax time; same process; a peer that stopped above 1e-6 is "
+          "marked *):")
     for inst in dict.fromkeys(r["instance"] for r in rows):
         rs = [r for r in rows if r["instance"] == inst]
         warm = next(r for r in rs if r["solver"] == "vvjax")

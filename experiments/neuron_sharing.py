@@ -1,4 +1,5 @@
-"""Neuron-sharing experiment (PAPER.md Sec. 5.1): weight decay makes a 2-output network share neurons.
+"""Neuron-sharing experiment (PAPER.md Sec. 5.1):
+weight decay makes a 2-output network share neurons.
 
     python experiments/neuron_sharing.py                 # fast default
     python experiments/neuron_sharing.py preset=full     # the paper's 1e6 steps

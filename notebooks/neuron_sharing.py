@@ -14,11 +14,12 @@
 # # Neuron sharing under weight decay
 #
 # Shenouda, Parhi, Lee & Nowak (JMLR 2024), PAPER.md Sec. 5.1: a 2-output student ReLU network of
-# width 2N trained on teacher data keeps only a few neurons under weight decay, and **every surviving
-# neuron serves both outputs**; without weight decay every neuron stays active.
+# width 2N trained on teacher data keeps only a few neurons under weight decay, and
+# **every surviving neuron serves both outputs**; without weight decay every neuron stays active.
 #
 # This notebook composes the experiment's Hydra config, runs it through the same library function as
-# `experiments/neuron_sharing.py`, and looks at the result. Set `VVJAX_SMOKE=1` for a seconds-long run.
+# `experiments/neuron_sharing.py`, and looks at the result.
+# Set `VVJAX_SMOKE=1` for a seconds-long run.
 
 # %%
 import os

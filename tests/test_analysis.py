@@ -21,7 +21,9 @@ def _hand_built():
 def test_counts_on_hand_built_network():
     W, b, V = _hand_built()
     A = analysis.activity_matrix(W, b, V)
-    np.testing.assert_array_equal(A, np.array([[1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]], bool))
+    np.testing.assert_array_equal(A, np.array([[1, 1, 0, 0, 0],
+                                               [1, 0, 0, 0, 0],
+                                               [1, 1, 0, 0, 0]], bool))
     assert int(analysis.n_active(W, b, V)) == 2
     assert int(analysis.n_shared(W, b, V)) == 2
     assert int(analysis.n_shared_all(W, b, V)) == 1
@@ -36,11 +38,13 @@ def test_counts_on_hand_built_network():
 
 def test_activity_is_rescaling_invariant(key):
     kW, kb, kV, ka = jax.random.split(key, 4)
-    W, b, V = jax.random.normal(kW, (30, 2)), jax.random.normal(kb, (30,)), jax.random.normal(kV, (2, 30))
+    W, b, V = (jax.random.normal(kW, (30, 2)), jax.random.normal(kb, (30,)),
+               jax.random.normal(kV, (2, 30)))
     V = V * (jax.random.uniform(ka, (1, 30)) > 0.5)
     alpha = jnp.linspace(0.1, 10.0, 30)
     np.testing.assert_array_equal(analysis.activity_matrix(W, b, V),
-                                  analysis.activity_matrix(W * alpha[:, None], b * alpha, V / alpha))
+                                  analysis.activity_matrix(W * alpha[:, None], b * alpha,
+                                                           V / alpha))
 
 
 def test_counts_jit_and_vmap(key):

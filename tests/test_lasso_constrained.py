@@ -1,4 +1,5 @@
-"""Constrained multi-task lasso: certificate (KKT/duality), agreement with CVXPY, batching, errors."""
+"""Constrained multi-task lasso: certificate (KKT/duality),
+agreement with CVXPY, batching, errors."""
 
 import numpy as np
 import pytest
@@ -121,8 +122,9 @@ def test_batch_equals_individual(method):
     for i in range(3):
         one = solve_constrained(Phi[i], Psi[i])
         for f in ConstrainedResult._fields:
-            np.testing.assert_allclose(np.asarray(getattr(batch, f))[i], np.asarray(getattr(one, f)),
-                                       rtol=1e-9, atol=1e-12, err_msg=f)
+            np.testing.assert_allclose(np.asarray(getattr(batch, f))[i],
+                                       np.asarray(getattr(one, f)), rtol=1e-9, atol=1e-12,
+                                       err_msg=f)
 
 
 def test_infeasible_targets_raise():

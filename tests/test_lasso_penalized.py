@@ -1,4 +1,5 @@
-"""Penalized multi-task lasso: optimality (KKT), agreement with scikit-learn, honest certificates."""
+"""Penalized multi-task lasso: optimality (KKT),
+agreement with scikit-learn, honest certificates."""
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,8 @@ def test_kkt_conditions(problem, solution):
     nrm = np.linalg.norm(V, axis=0)
     active = nrm > 0
     assert 0 < active.sum() < V.shape[1]
-    np.testing.assert_allclose(H[:, active], lam * V[:, active] / nrm[active], rtol=0, atol=1e-6 * lam)
+    np.testing.assert_allclose(H[:, active], lam * V[:, active] / nrm[active], rtol=0,
+                               atol=1e-6 * lam)
     assert np.all(np.linalg.norm(H[:, ~active], axis=0) <= lam * (1 + 1e-6))
 
 
@@ -184,7 +186,8 @@ def test_bad_data_raise(problem):
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_nonfinite_phi_raises_after_gram(problem, value):
-    """Phi's NaN/inf scan is read off the Gram diagonal: still raised, naming Phi, on every route."""
+    """Phi's NaN/inf scan is read off the Gram diagonal:
+    still raised, naming Phi, on every route."""
     Phi, Psi, lam = problem
     bad = Phi.copy()
     bad[3, 7] = value

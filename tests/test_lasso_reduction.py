@@ -84,7 +84,8 @@ def test_sparsify_rank_constrained_phi(r):
 
 
 def test_sparsify_non_optimal_input_never_increases():
-    # the dense minimum-Frobenius-norm fit is far from optimal; sparsify may only lower the objective
+    # the dense minimum-Frobenius-norm fit is far from optimal;
+    # sparsify may only lower the objective
     rng = np.random.default_rng(7)
     Phi, Psi = rng.standard_normal((50, 4)), rng.standard_normal((3, 4))
     V0 = Psi @ np.linalg.pinv(Phi)

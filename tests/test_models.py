@@ -24,7 +24,8 @@ def test_output_bias_is_unregularized_bias_variable():
     x = jnp.zeros((1, 2))
     feats = net.features(x)
     np.testing.assert_allclose(net(x), feats @ net.V[...].T + jnp.array([1.0, -2.0]))
-    _, weights, biases, _ = nnx.split(net, nnx.All(nnx.Param, nnx.Not(models.Bias)), models.Bias, ...)
+    _, weights, biases, _ = nnx.split(net, nnx.All(nnx.Param, nnx.Not(models.Bias)),
+                                      models.Bias, ...)
     assert {k[0] for k, _ in nnx.to_flat_state(weights)} == {"W", "V"}
     assert {k[0] for k, _ in nnx.to_flat_state(biases)} == {"b", "c"}
 

@@ -9,7 +9,8 @@ from vvjax import models, norms
 
 def _random_params(key, K=9, d=3, D=4):
     kW, kb, kV = jax.random.split(key, 3)
-    return (jax.random.normal(kW, (K, d)), jax.random.normal(kb, (K,)), jax.random.normal(kV, (D, K)))
+    return (jax.random.normal(kW, (K, d)), jax.random.normal(kb, (K,)),
+            jax.random.normal(kV, (D, K)))
 
 
 @pytest.mark.parametrize("include_bias", [True, False])
@@ -59,7 +60,8 @@ def test_norm_closed_forms():
 
 
 def test_m1_versus_vv_sharing_toy():
-    # One shared neuron feeding both outputs costs sqrt(2) under VV, 2 under M,1 (PAPER.md Sec. 2.3).
+    # One shared neuron feeding both outputs costs sqrt(2) under VV, 2 under M,1
+    # (PAPER.md Sec. 2.3).
     W, b = jnp.array([[1.0, 0.0]]), jnp.array([0.0])
     V = jnp.array([[1.0], [1.0]])
     np.testing.assert_allclose(norms.vv_norm(W, b, V), np.sqrt(2))

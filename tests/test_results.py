@@ -12,7 +12,8 @@ from vvjax.runs.neuron_sharing import NeuronSharingConfig
 
 def test_save_json_is_atomic_and_jsonable(tmp_path):
     path = results.save_json(tmp_path / "a" / "m.json",
-                             {"x": jnp.float32(1.5), "arr": np.arange(3), "cfg": NeuronSharingConfig()})
+                             {"x": jnp.float32(1.5), "arr": np.arange(3),
+                              "cfg": NeuronSharingConfig()})
     data = json.loads(path.read_text())
     assert data["x"] == 1.5 and data["arr"] == [0, 1, 2] and data["cfg"]["data"]["n"] == 50
     assert [p.name for p in path.parent.iterdir()] == ["m.json"]  # no temp file left behind
@@ -60,7 +61,8 @@ def test_run_job_resumes_and_refuses_overwrite(tmp_path):
 
 def test_load_sweep_skips_unfinished(tmp_path):
     for i, v in enumerate([1.0, 2.0]):
-        run_job(NeuronSharingConfig(steps=i + 1), tmp_path / str(i), lambda c, o, v=v: {"v": v}, task="t")
+        run_job(NeuronSharingConfig(steps=i + 1), tmp_path / str(i), lambda c, o, v=v: {"v": v},
+                task="t")
     (tmp_path / "2").mkdir()  # an interrupted job: no metrics.json
     recs = results.load_sweep(tmp_path)
     assert [r["job"] for r in recs] == ["0", "1"]
@@ -69,7 +71,8 @@ def test_load_sweep_skips_unfinished(tmp_path):
 
 
 def test_non_finite_numpy_values_are_saved(tmp_path):
-    path = results.save_json(tmp_path / "m.json", {"a": np.float32("nan"), "b": np.array([1.0, np.inf])})
+    path = results.save_json(tmp_path / "m.json",
+                             {"a": np.float32("nan"), "b": np.array([1.0, np.inf])})
     assert json.loads(path.read_text()) == {"a": "nan", "b": [1.0, "inf"]}
     assert (path.stat().st_mode & 0o777) == (0o666 & ~_umask())
 

@@ -44,7 +44,8 @@ def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None 
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array, got shape {tuple(arr.shape)}")
     if shape is not None:
-        if len(shape) != arr.ndim or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+        if len(shape) != arr.ndim or any(s is not None and s != a
+                                         for s, a in zip(shape, arr.shape, strict=True)):
             want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {want}, got {tuple(arr.shape)}")
     if finite and not _is_traced(arr):
@@ -78,4 +79,5 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
+        raise ValueError(f"unknown {name} {value!r}; expected one of "
+                         f"{', '.join(map(repr, choices))}")

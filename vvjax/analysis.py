@@ -3,14 +3,16 @@
 A neuron k of ``f(x) = sum_k v_k relu(w_k^T x - b_k)`` serves output j when its contribution to that
 output is non-negligible. The activity matrix is
 
-    A[j, k] = |v_jk| * ||(w_k, b_k)||_2 > tol,        tol = max(atol, rtol * max_{j,k} |v_jk| ||(w_k, b_k)||)
+    A[j, k] = |v_jk| * ||(w_k, b_k)||_2 > tol,
+    tol = max(atol, rtol * max_{j,k} |v_jk| ||(w_k, b_k)||)
 
 (the rescaling-invariant size of neuron k in output j). Defaults follow the paper's experiment
 (PAPER.md Sec. 5.1): ``atol = 1e-3``, ``rtol = 0``. A neuron is *active* if it serves at least one
 output, *shared* if it serves at least two, and *shared by all* if it serves every output.
 
-Width bounds (arXiv 2305.16534, representer theorem and multi-task lasso theorem; PAPER.md Sec. 3-4):
-``representer_bound(N, D) = min(N^2, N D)`` and the data-dependent ``rank(Phi) * rank(Psi)``.
+Width bounds (arXiv 2305.16534, representer theorem and multi-task lasso theorem;
+PAPER.md Sec. 3-4): ``representer_bound(N, D) = min(N^2, N D)`` and the data-dependent
+``rank(Phi) * rank(Psi)``.
 """
 
 import functools
@@ -48,7 +50,8 @@ def _check(W, b, V):
     V = as_array("V", V, ndim=2)
     b = as_array("b", b, shape=(W.shape[0],))
     if V.shape[1] != W.shape[0]:
-        raise ValueError(f"V must have shape (D, K) with K = W.shape[0] = {W.shape[0]}, got {V.shape}")
+        raise ValueError(f"V must have shape (D, K) with K = W.shape[0] = {W.shape[0]}, "
+                         f"got {V.shape}")
     return W, b, V
 
 
@@ -59,7 +62,8 @@ def _contributions(W, b, V, include_bias):
 
 
 def contributions(W, b, V, *, include_bias: bool = True) -> jax.Array:
-    """``C[j, k] = |v_jk| * ||(w_k, b_k)||_2`` (D, K): neuron k's rescaling-invariant size in output j.
+    """``C[j, k] = |v_jk| * ||(w_k, b_k)||_2`` (D, K):
+    neuron k's rescaling-invariant size in output j.
 
     Args:
       W: (K, d) input weights. b: (K,) biases. V: (D, K) output weights.
@@ -77,13 +81,15 @@ def _activity(W, b, V, rtol, atol, include_bias):
 
 def activity_matrix(W, b, V, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
                     include_bias: bool = True) -> jax.Array:
-    """Boolean (D, K) matrix: does neuron k serve output j? (see the module docstring for ``tol``)."""
+    """Boolean (D, K) matrix: does neuron k serve output j?
+    (see the module docstring for ``tol``)."""
     W, b, V = _check(W, b, V)
     return _activity(W, b, V, rtol, atol, include_bias)
 
 
 def n_active(W, b, V, **tol) -> jax.Array:
-    """Number of neurons serving at least one output. ``tol``: ``rtol``, ``atol``, ``include_bias``."""
+    """Number of neurons serving at least one output.
+    ``tol``: ``rtol``, ``atol``, ``include_bias``."""
     return jnp.sum(jnp.any(activity_matrix(W, b, V, **tol), axis=0))
 
 
@@ -144,7 +150,8 @@ def numerical_rank(M, *, rtol: float | None = None) -> jax.Array:
     """
     M = as_array("M", M, ndim=2)
     if rtol is None:
-        rtol = max(M.shape) * float(jnp.finfo(M.dtype).eps) if jnp.issubdtype(M.dtype, jnp.floating) \
+        rtol = max(M.shape) * float(jnp.finfo(M.dtype).eps) \
+            if jnp.issubdtype(M.dtype, jnp.floating) \
             else max(M.shape) * float(jnp.finfo(jnp.float32).eps)
     if not rtol >= 0:
         raise ValueError(f"rtol must be >= 0, got {rtol!r}")
@@ -156,12 +163,14 @@ def numerical_rank(M, *, rtol: float | None = None) -> jax.Array:
 def rank_bound(Phi, Psi, *, rtol: float | None = None) -> jax.Array:
     """``rank(Phi) * rank(Psi)``: the data-dependent width bound (PAPER.md Sec. 4.2).
 
-    ``Phi`` (K x N) are a layer's input features and ``Psi`` (D x N) its outputs on the same N samples.
+    ``Phi`` (K x N) are a layer's input features and ``Psi`` (D x N) its outputs on the same N
+    samples.
     """
     Phi = as_array("Phi", Phi, ndim=2)
     Psi = as_array("Psi", Psi, ndim=2)
     if Phi.shape[1] != Psi.shape[1]:
-        raise ValueError(f"Phi (K x N) and Psi (D x N) must share N; got {Phi.shape} and {Psi.shape}")
+        raise ValueError(f"Phi (K x N) and Psi (D x N) must share N; got {Phi.shape} and "
+                         f"{Psi.shape}")
     return numerical_rank(Phi, rtol=rtol) * numerical_rank(Psi, rtol=rtol)
 
 

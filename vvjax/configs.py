@@ -1,7 +1,7 @@
 """Hydra structured-config schemas: the runners' dataclasses, registered in Hydra's ConfigStore.
 
-The YAML files under ``conf/<experiment>/`` hold only choices and diffs on top of these schemas, so a
-misspelled key or a wrong type fails at composition time with a message naming the key.
+The YAML files under ``conf/<experiment>/`` hold only choices and diffs on top of these schemas, so
+a misspelled key or a wrong type fails at composition time with a message naming the key.
 This is the only library module that imports Hydra.
 """
 

@@ -35,15 +35,18 @@ __all__ = [
 
 INITS = ("torch", "normal")
 """Initialisations: ``"torch"`` is PyTorch's ``nn.Linear`` default (uniform in +-1/sqrt(fan_in) for
-weights and biases, as in the paper's experiment); ``"normal"`` is He-normal weights and zero biases."""
+weights and biases, as in the paper's experiment);
+``"normal"`` is He-normal weights and zero biases."""
 
 
 class Bias(nnx.Param):
-    """A bias parameter: not weight-decayed by default. Select with ``nnx.All(nnx.Param, nnx.Not(Bias))``."""
+    """A bias parameter: not weight-decayed by default.
+    Select with ``nnx.All(nnx.Param, nnx.Not(Bias))``."""
 
 
 class ShallowParams(NamedTuple):
-    """Arrays of a shallow network. ``W`` (K, d), ``b`` (K,), ``V`` (D, K), ``c`` (D,) or ``None``."""
+    """Arrays of a shallow network.
+    ``W`` (K, d), ``b`` (K,), ``V`` (D, K), ``c`` (D,) or ``None``."""
 
     W: jax.Array
     b: jax.Array
@@ -188,7 +191,8 @@ class DeepVVNet(nnx.Module):
         check_choice("init", init, INITS)
         dtype = dtype or jnp.zeros(()).dtype
         self.layers = nnx.List([
-            _Dense(a, b, rngs=rngs, init=init, dtype=dtype) for a, b in zip(widths[:-1], widths[1:])
+            _Dense(a, b, rngs=rngs, init=init, dtype=dtype)
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
         ])
 
     @property
@@ -202,9 +206,10 @@ class DeepVVNet(nnx.Module):
     def activations(self, x: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
         """Pre- and post-activations ``(z_l, relu(z_l))`` of every hidden layer on a batch.
 
-        Returns a list of L-1 pairs of shape (..., n_l). In the paper's notation the post-activations
-        of hidden layer l, transposed, are ``Phi^{(l)}`` (n_l x N) and the next layer's pre-activations
-        minus its bias are ``Psi^{(l)} = W_{l+1} Phi^{(l)}`` (PAPER.md Sec. 4.3).
+        Returns a list of L-1 pairs of shape (..., n_l). In the paper's notation the
+        post-activations of hidden layer l, transposed, are ``Phi^{(l)}`` (n_l x N) and the next
+        layer's pre-activations minus its bias are ``Psi^{(l)} = W_{l+1} Phi^{(l)}``
+        (PAPER.md Sec. 4.3).
         """
         return deep_activations(params_of(self), x)
 
@@ -212,7 +217,7 @@ class DeepVVNet(nnx.Module):
         """Overwrite the parameters in place with ``params`` (same shapes)."""
         if len(params.Ws) != len(self.layers):
             raise ValueError(f"params must have {len(self.layers)} layers, got {len(params.Ws)}")
-        for layer, W, b in zip(self.layers, params.Ws, params.bs):
+        for layer, W, b in zip(self.layers, params.Ws, params.bs, strict=True):
             if W.shape != layer.W.shape:
                 raise ValueError(f"layer weight shape {layer.W.shape} expected, got {W.shape}")
             layer.W[...] = W
@@ -240,7 +245,7 @@ def shallow_forward(params: ShallowParams, X: jax.Array) -> jax.Array:
 def deep_activations(params: DeepParams, X: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
     """Pre/post-activations of every hidden layer of a deep network on ``X`` (..., d)."""
     out, h = [], X
-    for W, b in zip(params.Ws[:-1], params.bs[:-1]):
+    for W, b in zip(params.Ws[:-1], params.bs[:-1], strict=True):
         z = h @ W.T + b
         h = jax.nn.relu(z)
         out.append((z, h))
@@ -250,6 +255,6 @@ def deep_activations(params: DeepParams, X: jax.Array) -> list[tuple[jax.Array, 
 def deep_forward(params: DeepParams, X: jax.Array) -> jax.Array:
     """Output of a deep network on ``X`` (..., d); returns (..., D)."""
     h = X
-    for W, b in zip(params.Ws[:-1], params.bs[:-1]):
+    for W, b in zip(params.Ws[:-1], params.bs[:-1], strict=True):
         h = jax.nn.relu(h @ W.T + b)
     return h @ params.Ws[-1].T + params.bs[-1]

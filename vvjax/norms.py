@@ -1,14 +1,16 @@
 """Weight decay and the norms it induces, as pure functions of arrays.
 
-For a shallow network ``f(x) = sum_k v_k relu(w_k^T x - b_k)`` (``W`` K x d, ``b`` (K,), ``V`` D x K),
-ReLU's positive homogeneity lets every neuron be rescaled by ``(alpha w_k, alpha b_k, v_k / alpha)``
-without changing ``f``. Minimising the weight-decay penalty over these rescalings gives
+For a shallow network ``f(x) = sum_k v_k relu(w_k^T x - b_k)``
+(``W`` K x d, ``b`` (K,), ``V`` D x K), ReLU's positive homogeneity lets every neuron be rescaled by
+``(alpha w_k, alpha b_k, v_k / alpha)`` without changing ``f``. Minimising the weight-decay penalty
+over these rescalings gives
 
     min_alpha 1/2 (alpha^2 ||(w_k, b_k)||^2 + ||v_k||^2 / alpha^2) = ||(w_k, b_k)||_2 ||v_k||_2,
 
 so weight decay equals the VV (path) norm ``sum_k ||v_k||_2 ||(w_k, b_k)||_2`` at a balanced network
 (PAPER.md Sec. 2.2; arXiv 2305.16534, Sec. 3). The ``||.||_{M,1}`` norm replaces ``||v_k||_2`` by
-``||v_k||_1``: it separates across outputs and gives no incentive to share neurons (PAPER.md Sec. 2.3).
+``||v_k||_1``: it separates across outputs and gives no incentive to share neurons
+(PAPER.md Sec. 2.3).
 
 ``include_bias`` chooses whether ``b_k`` counts as part of the input weight (the paper's experiment:
 yes, ``||(w_k, b_k)|| = 1``; the theory: biases unregularized).
@@ -34,8 +36,10 @@ __all__ = [
 ]
 
 
-def input_norms(W: jax.Array, b: jax.Array | None = None, *, include_bias: bool = True) -> jax.Array:
-    """``||(w_k, b_k)||_2`` (or ``||w_k||_2`` without the bias) for ``W`` (K, d), ``b`` (K,) -> (K,)."""
+def input_norms(W: jax.Array, b: jax.Array | None = None, *,
+                include_bias: bool = True) -> jax.Array:
+    """``||(w_k, b_k)||_2`` (or ``||w_k||_2`` without the bias)
+    for ``W`` (K, d), ``b`` (K,) -> (K,)."""
     sq = jnp.sum(W * W, axis=1)
     if include_bias and b is not None:
         sq = sq + b * b
@@ -57,7 +61,8 @@ def neuron_norms(W, b, V, *, include_bias: bool = True) -> jax.Array:
 
 
 def weight_decay_penalty(W, b, V, *, include_bias: bool = True) -> jax.Array:
-    """``1/2 sum_k (||w_k||^2 [+ b_k^2] + ||v_k||^2)``: the weight-decay penalty (without lambda)."""
+    """``1/2 sum_k (||w_k||^2 [+ b_k^2] + ||v_k||^2)``: the weight-decay penalty
+    (without lambda)."""
     return 0.5 * (jnp.sum(input_norms(W, b, include_bias=include_bias) ** 2) + jnp.sum(V * V))
 
 
@@ -88,10 +93,10 @@ def _balance_scale(in_norm, out_norm):
 def balance(W, b, V, *, include_bias: bool = True):
     """Rescale every neuron so that ``||(w_k, b_k)|| = ||v_k||`` without changing the function.
 
-    Returns ``(W', b', V')`` with ``w'_k = alpha_k w_k``, ``b'_k = alpha_k b_k``, ``v'_k = v_k/alpha_k``,
-    ``alpha_k = sqrt(||v_k|| / ||(w_k, b_k)||)``. A neuron with ``v_k = 0`` gets zero input weights
-    (it contributes nothing either way); one with a zero input norm is left unchanged. After balancing,
-    ``weight_decay_penalty == vv_norm``.
+    Returns ``(W', b', V')`` with ``w'_k = alpha_k w_k``, ``b'_k = alpha_k b_k``,
+    ``v'_k = v_k/alpha_k``, ``alpha_k = sqrt(||v_k|| / ||(w_k, b_k)||)``. A neuron with ``v_k = 0``
+    gets zero input weights (it contributes nothing either way); one with a zero input norm is left
+    unchanged. After balancing, ``weight_decay_penalty == vv_norm``.
     """
     alpha = _balance_scale(input_norms(W, b, include_bias=include_bias), output_norms(V))
     safe = jnp.where(alpha > 0, alpha, 1.0)
@@ -124,11 +129,12 @@ def layer_vv_norms(params: DeepParams, *, include_bias: bool = False) -> list[ja
 def balance_layer(params: DeepParams, layer: int, *, include_bias: bool = False) -> DeepParams:
     """Balance hidden layer ``layer``: rows of ``W_l`` (and ``b_l``) against columns of ``W_{l+1}``.
 
-    The network function is unchanged. With ``include_bias=False`` the bias is still rescaled (it must
-    be, to keep the function), but it does not enter the norms being equalised.
+    The network function is unchanged. With ``include_bias=False`` the bias is still rescaled (it
+    must be, to keep the function), but it does not enter the norms being equalised.
     """
     if not 0 <= layer < len(params.Ws) - 1:
-        raise ValueError(f"layer must index a hidden layer in [0, {len(params.Ws) - 2}], got {layer}")
+        raise ValueError(f"layer must index a hidden layer in [0, {len(params.Ws) - 2}], "
+                         f"got {layer}")
     W_in, b_in, W_out = balance(params.Ws[layer], params.bs[layer], params.Ws[layer + 1],
                                 include_bias=include_bias)
     Ws, bs = list(params.Ws), list(params.bs)

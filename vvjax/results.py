@@ -77,8 +77,9 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -179,8 +180,8 @@ def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
 def load_sweep(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """One flat record per *finished* job under ``sweep_dir`` (unfinished jobs are skipped).
 
-    Each record holds the job folder (``job``), the scalar metrics and the job's config flattened into
-    dotted keys (``config.<key>``), sorted by job folder.
+    Each record holds the job folder (``job``), the scalar metrics and the job's config flattened
+    into dotted keys (``config.<key>``), sorted by job folder.
     """
     records = []
     for path in sorted(Path(sweep_dir).glob(f"**/{METRICS_FILE}")):

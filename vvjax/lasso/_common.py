@@ -1,7 +1,7 @@
 """Shared pieces of the multi-task lasso solvers: input checks and support counting.
 
-Notation (arXiv 2305.16534, Sec. 4): ``Phi`` is K x N (features, one row per neuron), ``Psi`` is D x N
-(targets), ``V`` is D x K with columns ``v_k``.
+Notation (arXiv 2305.16534, Sec. 4): ``Phi`` is K x N (features, one row per neuron),
+``Psi`` is D x N (targets), ``V`` is D x K with columns ``v_k``.
 """
 
 import jax.numpy as jnp
@@ -13,8 +13,9 @@ __all__ = ["column_norms", "count_nonzero_columns", "nonzero_mask", "check_probl
 DEFAULT_RTOL = 1e-6
 """Default relative threshold for calling a column nonzero: ``||v_k|| > rtol * max_j ||v_j||``.
 
-PAPER.md Sec. 8: the authors' absolute 1e-7 threshold on conic-solver output counted solver residue as
-active and inflated their counts; a relative threshold (or a solver returning exact zeros) does not.
+PAPER.md Sec. 8: the authors' absolute 1e-7 threshold on conic-solver output counted solver residue
+as active and inflated their counts; a relative threshold (or a solver returning exact zeros) does
+not.
 """
 
 

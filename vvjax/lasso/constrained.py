@@ -11,19 +11,19 @@ Problem (arXiv 2305.16534, Sec. 4; PAPER.md Sec. 4.1), with ``Phi`` K x N (row k
     \max_k \|\Lambda \phi_k\|_2 \le 1 .
 
 How it is solved. With the thin SVD :math:`\Phi = U S W^T` (rank r, numerical rank with NumPy's
-``matrix_rank`` rule), the constraint reads :math:`V Q = B` with :math:`Q = U_r` (K x r, orthonormal)
-and :math:`B = \Psi W_r S_r^{-1}`, plus :math:`\Psi W_\perp = 0` (``Psi`` in the row space of
-``Phi``; checked up front, a clear ``ValueError`` otherwise). Then
+``matrix_rank`` rule), the constraint reads :math:`V Q = B` with :math:`Q = U_r`
+(K x r, orthonormal) and :math:`B = \Psi W_r S_r^{-1}`, plus :math:`\Psi W_\perp = 0` (``Psi`` in
+the row space of ``Phi``; checked up front, a clear ``ValueError`` otherwise). Then
 
 * ADMM (over-relaxed, :math:`\alpha = 1.8`) on :math:`V = Z`: the V-step is the projection
   :math:`X - (X Q - B) Q^T` onto the affine set (cost 2 D K r, no factorization beyond the SVD), the
   Z-step a group soft-threshold (exact zeros). The penalty :math:`\rho` is scaled to the problem
-  (``rho * K / sum_k ||v0_k||`` with ``v0`` the minimum-Frobenius-norm fit), so the method is invariant
-  to rescaling ``Phi`` or ``Psi``.
+  (``rho * K / sum_k ||v0_k||`` with ``v0`` the minimum-Frobenius-norm fit), so the method is
+  invariant to rescaling ``Phi`` or ``Psi``.
 * Every ``check_every`` iterations, a certificate: the support of ``Z`` is *polished* by the
-  minimum-norm correction that makes it fit exactly (only columns in the support change, so zeros stay
-  exact and the residual drops to machine precision), and the ADMM multiplier :math:`Y = \rho U`
-  (which satisfies :math:`\|y_k\| \le 1`) is projected onto the normal space
+  minimum-norm correction that makes it fit exactly (only columns in the support change, so zeros
+  stay exact and the residual drops to machine precision), and the ADMM multiplier
+  :math:`Y = \rho U` (which satisfies :math:`\|y_k\| \le 1`) is projected onto the normal space
   :math:`\{\Lambda \Phi^T\}` and rescaled to be dual feasible. Stop when
   ``primal - dual <= tol * primal`` and the in-row-space residual is ``<= res_rtol * ||Psi||``.
 
@@ -32,8 +32,8 @@ Weak duality makes the certificate rigorous: for every feasible ``V`` and every 
 = \langle \Lambda, \Psi \rangle`, so the returned ``primal`` is within ``gap`` of the optimum.
 
 On CPU, a Python loop over one jitted solve beats ``vmap`` for a batch of problems (the batched
-``while_loop`` runs every problem for as many iterations as the slowest one and its small matmuls batch
-poorly); :func:`solve_constrained_batch` offers both.
+``while_loop`` runs every problem for as many iterations as the slowest one and its small matmuls
+batch poorly); :func:`solve_constrained_batch` offers both.
 
 References: arXiv 2305.16534, Sec. 4 (multi-task lasso; Theorem: a solution with at most
 rank(Phi) * rank(Psi) nonzero columns exists, and every feasible V has at least rank(Psi)).
@@ -93,8 +93,8 @@ class _Prepared(NamedTuple):
 def _prepare(Phi, Psi):
     K, N = Phi.shape
     if K >= N:
-        # Orthonormal basis of col(Phi) from two Gram passes (matmuls + N x N eigh: on XLA CPU a tall
-        # QR or SVD of a 500 x 40 matrix was 10-100x slower). Pass 1 whitens Phi with the
+        # Orthonormal basis of col(Phi) from two Gram passes (matmuls + N x N eigh: on XLA CPU a
+        # tall QR or SVD of a 500 x 40 matrix was 10-100x slower). Pass 1 whitens Phi with the
         # eigenvectors of Phi^T Phi (directions at the Gram noise level, ~sqrt(eps) sigma_max, are
         # dropped); pass 2 re-orthonormalizes the (now well-conditioned) result, as in CholeskyQR2.
         # The SVD of the small factor R = Qf^T Phi then gives accurate singular values and the rank.
@@ -133,7 +133,8 @@ def _group_soft_threshold(X, t):
 
 
 def _polish(Z, prep: _Prepared):
-    """Minimum-norm change of Z's nonzero columns that fits exactly: (V, objective, row residual)."""
+    """Minimum-norm change of Z's nonzero columns that fits
+    exactly: (V, objective, row residual)."""
     Q, B = prep.Q, prep.B
     Qs = Q * jnp.any(Z != 0, axis=0)[:, None]
     R = Z @ Q - B  # D x N misfit in reduced coordinates
@@ -182,7 +183,8 @@ def _solve_prepared(prep: _Prepared, Phi, Psi, tol, res_rtol, rho, *, max_iter, 
         est = jnp.sum(_col_norms(Z))
         near = (est - dual <= 10.0 * tol * est) | (it >= max_iter)
         V, p, res = jax.lax.cond(near, lambda: _polish(Z, prep),
-                                 lambda: (Z, jnp.asarray(jnp.inf, Z.dtype), jnp.asarray(jnp.inf, Z.dtype)))
+                                 lambda: (Z, jnp.asarray(jnp.inf, Z.dtype),
+                                          jnp.asarray(jnp.inf, Z.dtype)))
         better = (res <= res_max) & (p < primal)
         V_best, primal = jnp.where(better, V, V_best), jnp.where(better, p, primal)
         done = primal - dual <= tol * primal
@@ -196,7 +198,8 @@ def _solve_prepared(prep: _Prepared, Phi, Psi, tol, res_rtol, rho, *, max_iter, 
     Lambda = (YQ * jnp.where(prep.s > 0, 1.0 / jnp.where(prep.s > 0, prep.s, 1.0), 0.0)) @ prep.Wt
     residual = jnp.linalg.norm(V @ Phi - Psi)
     n_nonzero = jnp.sum(jnp.any(V != 0, axis=0))
-    return ConstrainedResult(V, primal, dual, Lambda, primal - dual, residual, n_nonzero, n_iter, done)
+    return ConstrainedResult(V, primal, dual, Lambda, primal - dual, residual, n_nonzero, n_iter,
+                             done)
 
 
 def _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every):
@@ -236,12 +239,12 @@ def solve_constrained(Phi, Psi, *, tol: float = 1e-6, max_iter: int = 5000,
       Psi: D x N targets; must lie in the row space of ``Phi``.
       tol: relative duality gap at which to stop, ``primal - dual <= tol * primal``.
       max_iter: ADMM iteration cap (``converged`` is False if reached).
-      res_rtol: stop only once ``||V Phi - Psi||_F <= res_rtol * ||Psi||_F`` (within the row space of
-        ``Phi``; the polish usually reaches machine precision).
+      res_rtol: stop only once ``||V Phi - Psi||_F <= res_rtol * ||Psi||_F`` (within the row space
+        of ``Phi``; the polish usually reaches machine precision).
       rho: ADMM penalty, relative to the problem scale ``K / sum_k ||v0_k||`` (``v0``: the
         minimum-norm fit). 0.1-0.3 works on Gaussian, post-ReLU and low-rank features.
-      feas_rtol: ``Psi`` counts as fittable when its least-squares residual on the row space of ``Phi``
-        is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)`` of the dtype.
+      feas_rtol: ``Psi`` counts as fittable when its least-squares residual on the row space of
+        ``Phi`` is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)`` of the dtype.
       check_every: iterations between certificates (polish + dual point).
 
     Returns:
@@ -317,5 +320,6 @@ def solve_constrained_batch(Phi, Psi, *, tol: float = 1e-6, max_iter: int = 5000
     if method == "vmap":
         prep = jax.tree.map(lambda *xs: jnp.stack(xs), *preps)
         return _solve_batch_vmap(prep, Phi, Psi, tol, res_rtol, rho, **kw)
-    outs = [_solve_prepared(p, Phi[i], Psi[i], tol, res_rtol, rho, **kw) for i, p in enumerate(preps)]
+    outs = [_solve_prepared(p, Phi[i], Psi[i], tol, res_rtol, rho, **kw)
+            for i, p in enumerate(preps)]
     return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)

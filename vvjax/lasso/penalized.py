@@ -7,22 +7,22 @@ Problem (arXiv 2305.16534, Sec. 4; scikit-learn ``MultiTaskLasso`` scaling with 
 
 with ``Phi`` K x N (features), ``Psi`` D x N (targets) and ``V`` D x K (columns ``v_k``).
 
-How it is solved. ``P`` depends on the data only through the Gram matrix ``G = Phi Phi^T / N`` (K x K),
-``C = Psi Phi^T / N`` (D x K) and ``||Psi||_F^2``::
+How it is solved. ``P`` depends on the data only through the Gram matrix
+``G = Phi Phi^T / N`` (K x K), ``C = Psi Phi^T / N`` (D x K) and ``||Psi||_F^2``::
 
     P(V) = 1/2 <V, V G> - <V, C> + ||Psi||^2/(2N) + lam * sum_k ||v_k||.
 
-These statistics are formed once (with a BLAS ``syrk`` on CPU: half the flops of a general product), then
-a celer-style working-set loop runs on them:
+These statistics are formed once (with a BLAS ``syrk`` on CPU: half the flops of a general product),
+then a celer-style working-set loop runs on them:
 
-* outer loop (Python): the gradient ``C - V G`` for all K columns, a dual-feasible point (the residual
-  rescaled, kept if it is the best so far) and the duality gap; stop when the relative gap
+* outer loop (Python): the gradient ``C - V G`` for all K columns, a dual-feasible point (the
+  residual rescaled, kept if it is the best so far) and the duality gap; stop when the relative gap
   ``(P(V) - D(theta)) / P(0) <= tol``; otherwise pick a working set (the current support plus the
   columns closest to violating the dual constraint, at least twice the support);
-* inner loop (one jitted ``lax.while_loop``): block coordinate descent (exact minimization over one column
-  ``v_k`` at a time: a group soft-threshold, which returns exact zeros) on the working-set Gram block, with
-  Anderson extrapolation every few epochs, until the subproblem's own gap falls below a fraction of the
-  outer gap (at most 50 epochs per round once polishing is on);
+* inner loop (one jitted ``lax.while_loop``): block coordinate descent (exact minimization over one
+  column ``v_k`` at a time: a group soft-threshold, which returns exact zeros) on the working-set
+  Gram block, with Anderson extrapolation every few epochs, until the subproblem's own gap falls
+  below a fraction of the outer gap (at most 50 epochs per round once polishing is on);
 * Newton polish (host numpy + conjugate gradients): once ``rel_gap < 1e-2``, each new support is
   polished by a damped Newton-CG method on ``P`` restricted to it (smooth there). Columns that the
   Newton step would cancel are dropped; the full certificate then decides (a missing column shows up
@@ -79,7 +79,8 @@ class LassoResult(NamedTuple):
 
 
 class _Stats(NamedTuple):
-    """Sufficient statistics: G = Phi Phi^T/N (K x K), Ct = (Psi Phi^T/N)^T (K x D), yy2n = ||Psi||^2/(2N)."""
+    """Sufficient statistics: G = Phi Phi^T/N (K x K), Ct = (Psi Phi^T/N)^T (K x D),
+    yy2n = ||Psi||^2/(2N)."""
 
     G: jax.Array
     Ct: jax.Array
@@ -100,10 +101,12 @@ def _gram_stats(Phi, Psi) -> _Stats:
         P = np.asarray(Phi, dtype=dtype)
         Y = np.asarray(Psi, dtype=dtype)
         syrk = blas.dsyrk if dtype == np.float64 else blas.ssyrk
-        # Fortran sees the C-ordered K x N array as its transpose: trans=1 gives Phi Phi^T without a copy.
+        # Fortran sees the C-ordered K x N array as its transpose:
+        # trans=1 gives Phi Phi^T without a copy.
         G = syrk(1.0 / N, P.T, trans=1, lower=0) if P.flags.c_contiguous else syrk(1.0 / N, P)
         G = np.triu(G) + np.triu(G, 1).T
-        Ct = (Y @ P.T).T / N  # Y @ P.T streams the K x N array once along its rows (2x faster than P @ Y.T)
+        # Y @ P.T streams the K x N array once along its rows (2x faster than P @ Y.T)
+        Ct = (Y @ P.T).T / N
         yy2n = np.vdot(Y, Y) / (2 * N)
         return _Stats(G, Ct, dtype.type(yy2n))
     P = jnp.asarray(Phi, dtype=dtype)
@@ -116,7 +119,8 @@ def _gram_stats(Phi, Psi) -> _Stats:
 def lam_max(Phi, Psi) -> float:
     """Smallest ``lam`` for which ``V = 0`` solves the penalized problem.
 
-    ``lam_max = max_k ||Psi phi_k||_2 / N`` with ``phi_k`` the k-th row of ``Phi`` (the KKT condition at 0).
+    ``lam_max = max_k ||Psi phi_k||_2 / N`` with ``phi_k`` the k-th row of ``Phi``
+    (the KKT condition at 0).
 
     Args:
       Phi: K x N features.
@@ -160,7 +164,8 @@ def _certificate(Vt, GV, Ct, yy2n, lam):
 
 
 def _spd_solve_ones(M):
-    """Solve M z = 1 for small SPD M (..., n, n) by an unrolled Cholesky (cheap to compile, unlike LU).
+    """Solve M z = 1 for small SPD M (..., n, n) by an unrolled Cholesky
+    (cheap to compile, unlike LU).
 
     Leading dimensions are a batch: both Anderson systems are solved by one unrolled program.
     """
@@ -194,14 +199,16 @@ def _bcd_epoch(Vt, G, Ct, inv_diag, thr, n_act):
 
 
 def _anderson_weights(U, MU):
-    """Weights w (sum 1) minimizing ||sum_i w_i U_i|| in the metrics <U_i, MU_bj> (Anderson, regularized).
+    """Weights w (sum 1) minimizing ||sum_i w_i U_i|| in the metrics <U_i, MU_bj>
+    (Anderson, regularized).
 
     ``MU`` is (B, n, m, D): one metric per leading index; returns (B, n) weights.
     """
     A = jnp.einsum("imd,bjmd->bij", U, MU)
     A = 0.5 * (A + jnp.swapaxes(A, 1, 2))
     tr = jnp.trace(A, axis1=1, axis2=2)
-    A = A + (1e-10 * tr + jnp.finfo(A.dtype).tiny)[:, None, None] * jnp.eye(A.shape[-1], dtype=A.dtype)
+    A = A + ((1e-10 * tr + jnp.finfo(A.dtype).tiny)[:, None, None]
+             * jnp.eye(A.shape[-1], dtype=A.dtype))
     z = _spd_solve_ones(A)
     return z / jnp.sum(z, axis=1, keepdims=True)
 
@@ -212,11 +219,12 @@ def _inner_solve(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
 
     Every ``_ANDERSON`` epochs the last iterates are extrapolated twice: in the Euclidean metric (a
     candidate primal point, kept if it lowers ``P``) and in the metric of ``G``, which is Anderson
-    acceleration of the residuals ``Psi - V Phi`` (celer's dual extrapolation: a much better dual point
-    than the current residual). The best dual value seen is kept, with the point that gave it.
+    acceleration of the residuals ``Psi - V Phi`` (celer's dual extrapolation: a much better dual
+    point than the current residual). The best dual value seen is kept, with the point that gave it.
 
-    Rows ``n_act:`` are padding (zero ``Ct``, ``Vt``, off-diagonal ``G``) and are never updated, so one
-    compiled shape serves every working set up to its capacity. Returns ``(Vt, Vt_dual, epochs)``.
+    Rows ``n_act:`` are padding (zero ``Ct``, ``Vt``, off-diagonal ``G``) and are never updated, so
+    one compiled shape serves every working set up to its capacity. Returns
+    ``(Vt, Vt_dual, epochs)``.
     """
     diag = jnp.diagonal(G)
     pos = diag > 0
@@ -238,9 +246,11 @@ def _inner_solve(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
         GH = GH.reshape(m, _ANDERSON + 1, D).transpose(1, 0, 2)
         U, GU = jnp.diff(hist, axis=0), jnp.diff(GH, axis=0)
         w_e, w_g = _anderson_weights(U, jnp.stack([U, GU]))  # Euclidean and G metrics, one solve
-        cands = jnp.stack([hist[-1], jnp.tensordot(w_e, hist[1:], 1), jnp.tensordot(w_g, hist[1:], 1)])
+        cands = jnp.stack([hist[-1], jnp.tensordot(w_e, hist[1:], 1),
+                           jnp.tensordot(w_g, hist[1:], 1)])
         gcands = jnp.stack([GH[-1], jnp.tensordot(w_e, GH[1:], 1), jnp.tensordot(w_g, GH[1:], 1)])
-        prim, dual, _ = jax.vmap(_certificate, (0, 0, None, None, None))(cands, gcands, Ct, yy2n, lam)
+        prim, dual, _ = jax.vmap(_certificate, (0, 0, None, None, None))(
+            cands, gcands, Ct, yy2n, lam)
         ok = jnp.isfinite(prim) & jnp.isfinite(dual)
         prim = jnp.where(ok.at[0].set(True), prim, jnp.inf)
         dual = jnp.where(ok, dual, -jnp.inf)
@@ -266,11 +276,12 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
     """Damped Newton-CG on P restricted to a fixed support (host numpy; rows of Vs all nonzero).
 
     On the support P is smooth with Hessian ``G_SS (x) I + blockdiag(lam/||v_k|| (I - u_k u_k^T))``.
-    Coordinate descent gets the support right quickly but converges slowly on correlated features, and
-    the rescaled-residual dual point lags behind the primal; a few Newton steps (conjugate gradients,
-    which handle the isolated mean-direction eigenvalue of post-ReLU Grams in one iteration, with a
-    block-Jacobi preconditioner) reach the support-restricted optimum to near machine precision.
-    Returns the polished Vs, or None when a column would have to leave the support.
+    Coordinate descent gets the support right quickly but converges slowly on correlated features,
+    and the rescaled-residual dual point lags behind the primal; a few Newton steps (conjugate
+    gradients, which handle the isolated mean-direction eigenvalue of post-ReLU Grams in one
+    iteration, with a block-Jacobi preconditioner) reach the support-restricted optimum to near
+    machine precision. Returns the polished Vs, or None when a column would have to leave the
+    support.
     """
     from scipy.linalg import cho_factor, cho_solve, lu_factor, lu_solve
     from scipy.sparse.linalg import LinearOperator, cg
@@ -299,8 +310,8 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
 
         # Exact inverse of the Hessian by Woodbury: H = (G_SS + diag(a)) (x) I - B diag(a) B^T with
         # B = blockdiag(u_k), so H^-1 needs only m x m solves (M = G_SS + diag(a) and the Schur
-        # complement S = diag(1/a) - (M^-1 o U U^T)). Used as the CG preconditioner: CG then converges
-        # in one or two iterations and stays robust when the Woodbury solve is inaccurate.
+        # complement S = diag(1/a) - (M^-1 o U U^T)). Used as the CG preconditioner: CG then
+        # converges in one or two iterations and stays robust when the Woodbury solve is inaccurate.
         Mm = Gs + np.diag(a[:, 0])
         try:
             Lm = cho_factor(Mm, lower=True, check_finite=False)
@@ -308,9 +319,9 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
             S = np.diag(1.0 / a[:, 0]) - Minv * (U @ U.T)
             S_lu = lu_factor(S, check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
-            Lm = None
+            Lm = Minv = S_lu = None
 
-        def pre(x, U=U, a=a):
+        def pre(x, U=U, a=a, Lm=Lm, Minv=Minv, S_lu=S_lu):
             X = x.reshape(m, D)
             if Lm is None:
                 P = U * np.sum(U * X, axis=1, keepdims=True)
@@ -360,7 +371,8 @@ _BLAS_CONTROLLER = []
 
 
 def _blas_single_thread():
-    """Context: one BLAS thread for the small host algebra of the outer loop (if threadpoolctl is there).
+    """Context: one BLAS thread for the small host algebra of the outer loop
+    (if threadpoolctl is there).
 
     On few cores, multithreaded BLAS on 100-500-sized products contends with XLA's worker threads
     (both spin while waiting) and the outer loop runs about twice slower; the Gram itself is formed
@@ -378,7 +390,8 @@ def _blas_single_thread():
 
 
 def _capacity(m: int, K: int) -> int:
-    """Compiled size for a working set of m columns: powers of 4 from 256 (few compiles), capped at K."""
+    """Compiled size for a working set of m columns: powers of 4 from 256 (few compiles),
+    capped at K."""
     cap = 256
     while cap < m:
         cap *= 4
@@ -459,8 +472,9 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
         eps = max(_INNER_RATIO * gap, 0.5 * tol * p0)
         budget = _POLISH_EPOCHS if (polish and xp is np and rel_gap < 1e-2) else max_iter
         # Scalars go in as numpy scalars: no eager jax op (each would compile a tiny program once).
-        Vt_ws, Vd_ws, ep = _inner_solve(Vt_ws, G_ws, Ct_ws, yy2n, dtype.type(lam), np.int64(ws_size),
-                                        dtype.type(eps), np.int64(min(max_iter - epochs, budget)))
+        Vt_ws, Vd_ws, ep = _inner_solve(Vt_ws, G_ws, Ct_ws, yy2n, dtype.type(lam),
+                                        np.int64(ws_size), dtype.type(eps),
+                                        np.int64(min(max_iter - epochs, budget)))
         epochs += int(ep)
         Vt, Vd = xp.zeros_like(Vt), xp.zeros_like(Vt)
         if xp is np:
@@ -495,9 +509,9 @@ def _check_data(Phi, Psi, *, defer_phi_finite: bool = False):
 def _stats_checked(Phi, Psi) -> _Stats:
     """:func:`_gram_stats`, then the deferred finiteness check of ``Phi``.
 
-    A NaN or inf in row k of ``Phi`` makes ``G_kk = ||phi_k||^2 / N`` NaN or inf, so a finite diagonal
-    proves a finite ``Phi``; otherwise the full scan runs and raises the usual error (or, if ``Phi``
-    is finite but overflows when squared, an overflow error).
+    A NaN or inf in row k of ``Phi`` makes ``G_kk = ||phi_k||^2 / N`` NaN or inf, so a finite
+    diagonal proves a finite ``Phi``; otherwise the full scan runs and raises the usual error (or,
+    if ``Phi`` is finite but overflows when squared, an overflow error).
     """
     stats = _gram_stats(Phi, Psi)
     if isinstance(Phi, np.ndarray) and not (np.all(np.isfinite(np.diagonal(stats.G)))

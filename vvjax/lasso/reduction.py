@@ -7,17 +7,17 @@ Problem (arXiv 2305.16534, Sec. 4; PAPER.md Sec. 4.2), ``Phi`` K x N, ``Psi`` D 
 
     \min_V \sum_{k=1}^K \|v_k\|_2 \quad \text{s.t.} \quad V \Phi = \Psi .
 
-Theorem (Sec. 4): every feasible ``V`` has at least rank(Psi) nonzero columns, and some solution has at
-most rank(Phi) * rank(Psi). :func:`sparsify` turns *any* solution into one meeting the upper bound,
-following the proof: (1) project every column on col(Psi), which keeps the fit and cannot increase a
-norm; (2) while the active rank-one terms :math:`v_k\phi_k^T` (elements of col(Psi) x row(Phi), a space
-of dimension rank(Psi) * rank(Phi)) are linearly dependent, :math:`\sum_k c_k v_k \phi_k^T = 0`, move
-along :math:`v_k \leftarrow (1 + t c_k) v_k`. The fit is unchanged, the objective is linear in ``t``
-until a column vanishes, and the sign of ``t`` is chosen so it does not increase; so every step removes
-at least one column without raising the objective.
+Theorem (Sec. 4): every feasible ``V`` has at least rank(Psi) nonzero columns, and some solution has
+at most rank(Phi) * rank(Psi). :func:`sparsify` turns *any* solution into one meeting the upper
+bound, following the proof: (1) project every column on col(Psi), which keeps the fit and cannot
+increase a norm; (2) while the active rank-one terms :math:`v_k\phi_k^T` (elements of col(Psi) x
+row(Phi), a space of dimension rank(Psi) * rank(Phi)) are linearly dependent,
+:math:`\sum_k c_k v_k \phi_k^T = 0`, move along :math:`v_k \leftarrow (1 + t c_k) v_k`. The fit is
+unchanged, the objective is linear in ``t`` until a column vanishes, and the sign of ``t`` is chosen
+so it does not increase; so every step removes at least one column without raising the objective.
 
-:func:`sparsest_bruteforce` reproduces the paper's Fig. 5 search (PAPER.md Sec. 5.3): the size of the
-smallest support on which the restricted problem still attains the global optimum.
+:func:`sparsest_bruteforce` reproduces the paper's Fig. 5 search (PAPER.md Sec. 5.3): the size of
+the smallest support on which the restricted problem still attains the global optimum.
 """
 
 import itertools
@@ -53,26 +53,28 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
     returns ``V'`` with
 
     * :math:`\sum_k \|v'_k\|_2 \le \sum_k \|v_k\|_2` (never larger; equal when ``V`` is optimal),
-    * :math:`V'\Phi = V\Phi` (up to rounding, and up to the projection on col(Psi) when ``Psi`` is given
-      and ``V Phi`` is not exactly in its column space),
+    * :math:`V'\Phi = V\Phi` (up to rounding, and up to the projection on col(Psi) when ``Psi`` is
+      given and ``V Phi`` is not exactly in its column space),
     * at most rank(Phi) * rank(Psi) nonzero columns, the others exactly zero,
 
     by the reduction of the paper's proof (module docstring), in reduced coordinates: the term
     :math:`v_k\phi_k^T` is represented by :math:`(P^T v_k)(W^T\phi_k)^T`, a vector of length
-    rank(Psi) * rank(Phi), with ``P``, ``W`` orthonormal bases of col(Psi) and row(Phi). Runs in float64
-    NumPy (a finite loop: each step removes at least one column).
+    rank(Psi) * rank(Phi), with ``P``, ``W`` orthonormal bases of col(Psi) and row(Phi). Runs in
+    float64 NumPy (a finite loop: each step removes at least one column).
 
     Args:
       V: D x K solution.
       Phi: K x N features.
-      Psi: D x N targets fitted by ``V``; ``None``: ``V @ Phi``. Its column space is the one projected on.
-      rtol: columns with ``||v_k|| <= rtol * max_j ||v_j||`` are treated as zero (set exactly to zero),
-        the same rule as :func:`vvjax.lasso.count_nonzero_columns`.
+      Psi: D x N targets fitted by ``V``; ``None``: ``V @ Phi``. Its column space is the one
+        projected on.
+      rtol: columns with ``||v_k|| <= rtol * max_j ||v_j||`` are treated as zero (set exactly to
+        zero), the same rule as :func:`vvjax.lasso.count_nonzero_columns`.
       rank_rtol: numerical-rank tolerance for col(Psi) and row(Phi): singular values at most
-        ``rank_rtol * sigma_max`` are dropped; ``None``: ``max(shape) * eps`` (NumPy's ``matrix_rank``).
-      dep_rtol: the active terms count as linearly dependent when the smallest singular value of their
-        (column-normalized) coordinate matrix is ``<= dep_rtol``; a step along such a near-null
-        direction changes the fit by at most that order relative to the terms.
+        ``rank_rtol * sigma_max`` are dropped; ``None``: ``max(shape) * eps`` (NumPy's
+        ``matrix_rank``).
+      dep_rtol: the active terms count as linearly dependent when the smallest singular value of
+        their (column-normalized) coordinate matrix is ``<= dep_rtol``; a step along such a
+        near-null direction changes the fit by at most that order relative to the terms.
 
     Returns:
       ``V'`` (D x K) as a float64 NumPy array.
@@ -98,13 +100,15 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
     V = np.asarray(as_array("V", V, ndim=2, to_jax=False), np.float64)
     Phi = np.asarray(as_array("Phi", Phi, ndim=2, to_jax=False), np.float64)
     if V.shape[1] != Phi.shape[0]:
-        raise ValueError(f"V (D x K) and Phi (K x N) must share K; got V {V.shape} and Phi {Phi.shape}")
+        raise ValueError(f"V (D x K) and Phi (K x N) must share K; got V {V.shape} and Phi "
+                         f"{Phi.shape}")
     if Psi is None:
         Psi = V @ Phi
     else:
         Psi = np.asarray(as_array("Psi", Psi, ndim=2, to_jax=False), np.float64)
         if Psi.shape != (V.shape[0], Phi.shape[1]):
-            raise ValueError(f"Psi must have shape (D, N) = {(V.shape[0], Phi.shape[1])}, got {Psi.shape}")
+            raise ValueError(f"Psi must have shape (D, N) = {(V.shape[0], Phi.shape[1])}, "
+                             f"got {Psi.shape}")
 
     P, _ = _range_basis(Psi, rank_rtol)  # D x p
     W, _ = _range_basis(Phi.T, rank_rtol)  # N x r
@@ -166,7 +170,8 @@ _CHUNK = 128  # restricted problems solved per vmapped call (fixed, so one compi
 
 def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_iter: int = 20000,
                         feas_rtol: float | None = None) -> BruteForceResult:
-    r"""Size of the sparsest optimal solution of a tiny instance, by exhaustive search over supports.
+    r"""Size of the sparsest optimal solution of a tiny instance, by exhaustive search over
+    supports.
 
     For support sizes :math:`s = \mathrm{rank}(\Psi), \dots, K` and every support :math:`S` of that
     size, solve the restricted problem :math:`\min \sum_{k\in S}\|v_k\|` s.t.
@@ -198,8 +203,9 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
       >>> 2 <= res.n_nonzero <= 6
       True
 
-    References: arXiv 2305.16534, Sec. 4 (width bounds rank(Psi) <= sparsest <= rank(Phi) rank(Psi));
-    the exhaustive search is the authors' ``brute_cvx_multi_task_lasso.py`` (PAPER.md Sec. 5.3).
+    References: arXiv 2305.16534, Sec. 4
+    (width bounds rank(Psi) <= sparsest <= rank(Phi) rank(Psi)); the exhaustive search is the
+    authors' ``brute_cvx_multi_task_lasso.py`` (PAPER.md Sec. 5.3).
     """
     from vvjax.lasso import constrained as _c
 
@@ -240,7 +246,8 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
             feasible = np.asarray(prep.lsq_residual) <= feas_rtol * psi_norm
             if not feasible[:n].any():
                 continue
-            # infeasible supports get Psi's projection as a harmless stand-in; they are ignored below
+            # infeasible supports get Psi's projection as a harmless stand-in;
+            # they are ignored below
             res = _c._solve_batch_vmap(prep, Phi_b, jnp.broadcast_to(Psi, (_CHUNK,) + Psi.shape),
                                        tol / 10, 1e-10, 0.15, max_iter=max_iter, check_every=10)
             primal = np.asarray(res.primal)
@@ -250,7 +257,8 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
             if attain.any():
                 i = int(np.flatnonzero(attain)[np.argmin(primal[attain])])
                 if best is None or primal[i] < best[0]:
-                    best = (primal[i], np.asarray(res.V[i], np.float64), tuple(np.flatnonzero(m[i])))
+                    best = (primal[i], np.asarray(res.V[i], np.float64),
+                            tuple(np.flatnonzero(m[i])))
         if best is not None:
             return BruteForceResult(size, f_star, best[1], tuple(int(k) for k in best[2]))
     raise RuntimeError("no support attained the global optimum (numerical trouble)")

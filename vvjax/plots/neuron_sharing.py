@@ -1,7 +1,7 @@
 """Figures of the neuron-sharing experiment (PAPER.md Sec. 5.1).
 
-Each active neuron is drawn at ``(theta_k, b_k / ||w_k||)`` in one panel per output, with marker area
-proportional to its contribution ``|v_jk| ||(w_k, b_k)||`` to that output (absolute values: the
+Each active neuron is drawn at ``(theta_k, b_k / ||w_k||)`` in one panel per output, with marker
+area proportional to its contribution ``|v_jk| ||(w_k, b_k)||`` to that output (absolute values: the
 authors' plot passed signed sizes and so hid negative-weight neurons, PAPER.md Sec. 8).
 """
 
@@ -59,7 +59,7 @@ def training_curves_figure(histories: dict[str, dict[str, np.ndarray]]):
         axes[0].semilogy(h["step"], np.maximum(h["loss"], 1e-300), color=color, label=name)
         axes[1].semilogy(h["step"], np.maximum(h["data_fit"], 1e-300), color=color, label=name)
         axes[2].plot(h["step"], h["n_active"], color=color, label=name)
-    for ax, label in zip(axes, ("objective", "data fit (MSE)", "active neurons")):
+    for ax, label in zip(axes, ("objective", "data fit (MSE)", "active neurons"), strict=True):
         ax.set_xlabel("step")
         ax.set_title(label)
         ax.grid(alpha=0.3)

@@ -1,7 +1,8 @@
-"""Experiment runners: ``run_<experiment>(cfg, out_dir) -> metrics``, shared by entry points and notebooks.
+"""Experiment runners: ``run_<experiment>(cfg, out_dir) -> metrics``,
+shared by entry points and notebooks.
 
-Each runner takes a typed dataclass config (never an OmegaConf object) and an output folder, resumes a
-finished job instead of redoing it, and writes ``metrics.json`` last (see :mod:`vvjax.results`).
+Each runner takes a typed dataclass config (never an OmegaConf object) and an output folder, resumes
+a finished job instead of redoing it, and writes ``metrics.json`` last (see :mod:`vvjax.results`).
 """
 
 from vvjax.runs._job import run_job, set_precision

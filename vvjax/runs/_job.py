@@ -1,4 +1,5 @@
-"""The job wrapper every experiment shares: precision, resume, provenance, timing, atomic metrics."""
+"""The job wrapper every experiment shares: precision, resume, provenance, timing,
+atomic metrics."""
 
 import time
 from collections.abc import Callable
@@ -15,7 +16,8 @@ PRECISIONS = ("float32", "float64")
 
 
 def set_precision(precision: str) -> None:
-    """Set ``jax_enable_x64`` from a config's ``precision`` (every job sets it, so no state leaks)."""
+    """Set ``jax_enable_x64`` from a config's ``precision``
+    (every job sets it, so no state leaks)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     jax.config.update("jax_enable_x64", precision == "float64")
