@@ -75,3 +75,20 @@ def test_bad_init_and_widths():
         models.DeepVVNet([3], rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"widths\[1\]"):
         models.DeepVVNet([3, 0, 2], rngs=nnx.Rngs(0))
+
+
+def test_deep_load_roundtrip_and_bad_params_leave_the_model_unchanged(key):
+    net = models.DeepVVNet([3, 5, 4, 2], rngs=nnx.Rngs(0))
+    other = models.params_of(models.DeepVVNet([3, 5, 4, 2], rngs=nnx.Rngs(1)))
+    before = models.params_of(net)
+    bad_last = models.DeepParams(other.Ws[:2] + (other.Ws[2][:, :3],), other.bs)
+    bad_bias = models.DeepParams(other.Ws, other.bs[:2] + (other.bs[2][:1],))
+    for bad, match in ((bad_last, "layer 2"), (bad_bias, "layer 2"),
+                       (models.DeepParams(other.Ws, other.bs[:2]), "3 weights and 2 biases")):
+        with pytest.raises(ValueError, match=match):
+            net.load(bad)
+        for x, y in zip(models.params_of(net).Ws, before.Ws, strict=True):
+            np.testing.assert_array_equal(x, y)  # nothing was written
+    net.load(other)
+    x = jax.random.normal(key, (7, 3))
+    np.testing.assert_allclose(net(x), models.deep_forward(other, x))

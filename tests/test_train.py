@@ -1,6 +1,7 @@
 """Tests of vvjax.train: objectives, the prox method, compilation caching, batching, divergence."""
 
 import contextlib
+import time
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from flax import nnx
 
 from vvjax import norms, train
-from vvjax._threads import thread_map
+from vvjax._threads import check_cancelled, thread_map
 from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
 
 
@@ -193,10 +194,14 @@ def test_batch_of_seeds_and_stacked_params_equal_sequential_fits(teacher_data):
 def test_batch_split_over_worker_threads_equals_one_program(teacher_data):
     X, Y = teacher_data
     net = student()
-    lams = np.array([0.0, 1e-3, 3e-3, 1e-2, 3e-2])  # 3 workers: uneven groups of 2, 2 and 1
+    lams = np.array([0.0, 1e-3, 3e-3, 1e-2, 3e-2])
     kw = dict(steps=300, lr=0.2, lam=lams, regularizer="prox", log_every=100)
     P1, H1 = train.fit_batch(net, X, Y, workers=1, **kw)
-    P3, H3 = train.fit_batch(net, X, Y, workers=3, **kw)
+    jax.clear_caches()
+    with count_compiles() as compiled:  # 3 groups of 2, the last padded: one program
+        P3, H3 = train.fit_batch(net, X, Y, workers=3, **kw)
+    assert sum("_run_chunk" in n for n in compiled) == 1, compiled
+    assert P3.W.shape == (5, 20, 2) and H3.loss.shape == (5, 4)
     for x, y in zip(P1, P3, strict=True):
         if x is not None:
             np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)
@@ -226,6 +231,35 @@ def test_worker_threads_keep_the_callers_jax_settings(teacher_data):
         P1, _ = train.fit_batch(net, X, Y, workers=1, **kw)
     assert P2.V.dtype == jnp.float64
     np.testing.assert_allclose(P2.V, P1.V, rtol=1e-12, atol=1e-14)
+
+
+def test_thread_map_failure_cancels_the_other_items_promptly():
+    def item(i):
+        if i == 0:
+            time.sleep(0.1)
+            raise RuntimeError("item 0 failed")
+        for _ in range(1000):  # a 10 s loop that checks for cancellation, like fit's chunk loop
+            check_cancelled()
+            time.sleep(0.01)
+        return i
+
+    t = time.perf_counter()
+    with pytest.raises(RuntimeError, match="item 0 failed"):
+        thread_map(item, range(3), 3)
+    assert time.perf_counter() - t < 5.0
+    assert thread_map(lambda i: i * i, range(5), 2) == [0, 1, 4, 9, 16]  # order kept
+    check_cancelled()  # a no-op outside worker threads
+
+
+def test_diverging_fit_stops_the_fit_running_beside_it(teacher_data):
+    X, Y = teacher_data
+    diverge = dict(steps=5000, lr=1e4, lam=0.1, regularizer="weight_decay")
+    long_run = dict(steps=6_000_000, lr=0.1, lam=0.1, regularizer="weight_decay", chunk=1000)
+    train.fit(student(), X, Y, steps=1000, lr=0.1, chunk=1000)  # compile the long run's program
+    t = time.perf_counter()
+    with pytest.raises(train.TrainingDivergedError):
+        thread_map(lambda kw: train.fit(student(), X, Y, **kw), [diverge, long_run], 2)
+    assert time.perf_counter() - t < 10.0  # the long run alone takes ~20 s (3.6 us/step)
 
 
 def test_divergence_raises_with_step_and_last_finite_params(teacher_data):

@@ -215,11 +215,14 @@ class DeepVVNet(nnx.Module):
 
     def load(self, params: DeepParams) -> None:
         """Overwrite the parameters in place with ``params`` (same shapes)."""
-        if len(params.Ws) != len(self.layers):
-            raise ValueError(f"params must have {len(self.layers)} layers, got {len(params.Ws)}")
+        if not len(params.Ws) == len(params.bs) == len(self.layers):
+            raise ValueError(f"params must have {len(self.layers)} layers (weights and biases), "
+                             f"got {len(params.Ws)} weights and {len(params.bs)} biases")
+        for i, (layer, W, b) in enumerate(zip(self.layers, params.Ws, params.bs, strict=True)):
+            if W.shape != layer.W.shape or b.shape != layer.b.shape:  # check all before writing
+                raise ValueError(f"layer {i}: expected weight {layer.W.shape} and bias "
+                                 f"{layer.b.shape}, got {W.shape} and {b.shape}")
         for layer, W, b in zip(self.layers, params.Ws, params.bs, strict=True):
-            if W.shape != layer.W.shape:
-                raise ValueError(f"layer weight shape {layer.W.shape} expected, got {W.shape}")
             layer.W[...] = W
             layer.b[...] = b
 

@@ -41,7 +41,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from vvjax._threads import thread_map
+from vvjax._threads import Workers, check_cancelled
 from vvjax._validate import as_array, check_choice, check_nonnegative, check_positive_int
 from vvjax.models import ShallowParams, ShallowVVNet, params_of
 
@@ -271,29 +271,38 @@ def _auto_progress(steps):
     return steps >= 200_000 and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
 
-def default_workers(n_jobs: int) -> int:
-    """Threads worth using for ``n_jobs`` independent fits (or batch members) on this backend: one
-    per CPU core available to the process, at most ``n_jobs``, on the CPU backend (XLA:CPU's own
-    threading gains little on programs this small); 1 on accelerators (one vmapped program)."""
-    if jax.default_backend() != "cpu":
-        return 1
+def _cpu_cores() -> int:
+    """CPU cores this process may use: its affinity mask, capped by a cgroup v2 CPU quota."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, n_jobs))
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
-def _concat(trees):
-    return trees[0] if len(trees) == 1 else jax.tree.map(lambda *x: jnp.concatenate(x), *trees)
+def default_workers(n_jobs: int) -> int:
+    """Threads worth using for ``n_jobs`` independent fits (or batch members) on the default
+    backend: on the CPU one per core available to the process (affinity mask and cgroup quota), at
+    most ``n_jobs``, since XLA:CPU's own threading gains little on programs this small; on an
+    accelerator 1 (one vmapped program holds the batch)."""
+    if jax.default_backend() != "cpu":
+        return 1
+    return max(1, min(_cpu_cores(), n_jobs))
 
 
 def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias, log_every, chunk,
           active_atol, progress, batched, workers=1):
     """Python loop over compiled chunks: logging, progress bar and divergence handling.
 
-    With ``batched`` and ``workers > 1`` the batch is split into ``workers`` contiguous groups,
-    each run as its own vmapped program in a thread (XLA releases the GIL), chunk by chunk.
+    With ``batched`` and ``workers > 1`` the batch is split into ``min(workers, B)`` contiguous
+    groups of equal size, each run as its own vmapped program in a worker thread (XLA releases the
+    GIL), chunk by chunk. Between chunks the loop stops if its worker pool was cancelled.
     """
     check_choice("regularizer", regularizer, REGULARIZERS)
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -316,26 +325,39 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
     kw = dict(optimizer=optimizer, log_every=log_every, n_blocks=chunk // log_every,
               batched=batched, **static)
 
-    # groups of batch members, each with its own state, lr and lam (one group unless workers > 1)
-    bounds = [0, 1]
-    if batched:
-        bounds = np.linspace(0, lr.shape[0], min(workers, lr.shape[0]) + 1).round().astype(int)
-    groups = [(slice(a, b), lr[a:b], lam[a:b]) if batched else (None, lr, lam)
-              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    states = [jax.tree.map(lambda x, g=g: x[g[0]], state) if batched and len(groups) > 1
-              else state for g in groups]
+    # Groups of batch members, each run as its own vmapped program in a worker thread. All groups
+    # have the same size (one compilation): the last one is padded with copies of the last member,
+    # whose results are dropped. Unbatched, or with one group: the whole state in the caller.
+    B = lr.shape[0] if batched else 1
+    size = -(-B // min(workers, B))
+    n_groups = -(-B // size)
+    if n_groups > 1:
+        index = np.minimum(np.arange(n_groups * size), B - 1).reshape(n_groups, size)
+        groups = [(lr[i], lam[i]) for i in index]
+        states = [jax.tree.map(lambda x, i=i: x[i], state) for i in index]
+    else:
+        groups, states = [(lr, lam)], [state]
+    del state
 
-    def run(states, t0, stop):
+    def run(pool, states, t0, stop):
         """One chunk for every group -> (states, first_bad (B,) or (), logs (B, n) or (n,))."""
+        check_cancelled()  # stop early when running in a cancelled worker pool
+
         def one(job):
-            st, (_, lr_g, lam_g) = job
+            st, (lr_g, lam_g) = job
             return jax.block_until_ready(_run_chunk(st, X, Y, lr_g, lam_g, atol, jnp.int32(t0),
                                                     jnp.int32(stop), **kw))
-        res = thread_map(one, zip(states, groups, strict=True), len(groups))
+
+        res = pool.map(one, zip(states, groups, strict=True))
         if len(res) == 1:
             return [res[0][0]], np.asarray(res[0][1]), [np.asarray(o) for o in res[0][2]]
-        return ([r[0] for r in res], np.concatenate([np.asarray(r[1]) for r in res]),
-                [np.concatenate([np.asarray(r[2][k]) for r in res]) for k in range(4)])
+        return ([r[0] for r in res], np.concatenate([np.asarray(r[1]) for r in res])[:B],
+                [np.concatenate([np.asarray(r[2][k]) for r in res])[:B] for k in range(4)])
+
+    def params_of_states(states):
+        if len(states) == 1:
+            return states[0].params
+        return jax.tree.map(lambda *x: jnp.concatenate(x)[:B], *(s.params for s in states))
 
     def history(upto):
         step = np.concatenate([l[0] for l in logs])
@@ -349,9 +371,9 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
 
     bar = tqdm(total=steps, unit="step", disable=not (_auto_progress(steps) if progress is None
                                                       else progress))
-    try:
+    with bar, Workers(n_groups) as pool:
         for t0 in range(0, steps, chunk):
-            new, bad, out = run(states, t0, steps)
+            new, bad, out = run(pool, states, t0, steps)
             ends = np.minimum(t0 + log_every * np.arange(1, chunk // log_every + 1), steps)
             valid = np.arange(t0, t0 + chunk, log_every) < steps
             out = [o[..., valid] for o in out]
@@ -364,16 +386,14 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
                 t_bad = int(bad.min())
                 last = states
                 if t_bad - 1 > t0:
-                    last = run(states, t0, t_bad - 1)[0]
-                raise _diverged(t_bad, _concat(last).params, np.flatnonzero(bad == t_bad)
+                    last = run(pool, states, t0, t_bad - 1)[0]
+                raise _diverged(t_bad, params_of_states(last), np.flatnonzero(bad == t_bad)
                                 if batched else None, history, ends[valid], out)
             logs.append((ends[valid], *out))
             states = new
             bar.update(min(chunk, steps - t0))
             bar.set_postfix(loss=f"{float(np.min(out[0][..., -1])):.3g}", refresh=False)
-    finally:
-        bar.close()
-    return _concat(states).params, history(steps)
+    return params_of_states(states), history(steps)
 
 
 def _diverged(t_bad, params, members, history, ends, out):
@@ -507,9 +527,10 @@ def fit_batch(model, X, Y, *, steps: int, lr, lam=0.0, seeds: Sequence[int] | No
       seeds: initialise member i as ``ShallowVVNet(d, K, D, rngs=nnx.Rngs(seeds[i]), init=init)``
         (same output bias and dtype as ``model``); needs an unbatched ``model``.
       init: initialisation scheme used with ``seeds``.
-      workers: split the batch into this many contiguous groups, each one vmapped program run in
-        its own thread. ``None``: one group per CPU core (at most B) on the CPU backend, a single
-        program on accelerators.
+      workers: split the batch into ``min(workers, B)`` contiguous groups of equal size (the
+        last padded with copies of the last member, which are dropped), each one vmapped program
+        run in its own thread. ``None``: :func:`default_workers` (one group per CPU core on the
+        CPU backend, a single program on accelerators).
       Other arguments: as :func:`fit`.
 
     Returns:
@@ -523,7 +544,11 @@ def fit_batch(model, X, Y, *, steps: int, lr, lam=0.0, seeds: Sequence[int] | No
     holds the whole batch. On the CPU, XLA's own threading gains nothing on steps this small, so
     the batch is split over the cores instead (``workers``). On 2 cores, 16 members of the paper's
     problem run about 2.5x faster than 16 sequential :func:`fit` calls (benchmarks/train_speed.py).
-    A member's result does not depend on the grouping beyond float rounding (1e-15 in float64).
+    Results are deterministic for a given ``workers``, but a member's numbers depend on its group's
+    size through float rounding, which long chaotic training amplifies (after 20,000 steps of the
+    paper's problem: ~1e-14 in float64, ~1e-4 in float32 between ``workers=1`` and ``2``). Since
+    the default follows the machine's core count, pass ``workers`` explicitly to get the same
+    numbers on every machine.
     """
     if isinstance(model, ShallowVVNet):
         params = params_of(model)
