@@ -178,3 +178,23 @@ def test_sparsify_stays_float64_without_x64():
     assert V2.dtype == np.float64
     assert np.linalg.norm(V2, axis=0).sum() <= np.linalg.norm(V, axis=0).sum() * (1 + 1e-12)
     np.testing.assert_allclose(V2 @ Phi, V @ Phi, rtol=0, atol=1e-12)
+
+
+def test_bruteforce_compiles_once_per_shape():
+    import jax
+
+    compiled = []
+
+    def listener(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(kw.get("fun_name", "?"))
+
+    rng = np.random.default_rng(5)
+    sparsest_bruteforce(rng.standard_normal((7, 3)), rng.standard_normal((2, 3)))  # warm up
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for _ in range(3):  # new data, same shapes: the search reuses its compiled programs
+            sparsest_bruteforce(rng.standard_normal((7, 3)), rng.standard_normal((2, 3)))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiled == []

@@ -20,6 +20,7 @@ so it does not increase; so every step removes at least one column without raisi
 the smallest support on which the restricted problem still attains the global optimum.
 """
 
+import functools
 import itertools
 from typing import NamedTuple
 
@@ -168,6 +169,15 @@ class BruteForceResult(NamedTuple):
 _CHUNK = 128  # restricted problems solved per vmapped call (fixed, so one compilation per shape)
 
 
+@functools.cache
+def _prepare_batch():
+    """The batched factorisation of the restricted problems, jitted once per process (a fresh
+    ``jax.jit(jax.vmap(...))`` per call would recompile on every call: 0.16 s each)."""
+    from vvjax.lasso import constrained as _c
+
+    return jax.jit(jax.vmap(_c._prepare, in_axes=(0, None)))
+
+
 def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_iter: int = 20000,
                         feas_rtol: float | None = None) -> BruteForceResult:
     r"""Size of the sparsest optimal solution of a tiny instance, by exhaustive search over
@@ -231,7 +241,7 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
     psi_norm = float(jnp.linalg.norm(Psi))
     _, rank_psi = _range_basis(np.asarray(Psi, np.float64), None)
 
-    prep_fn = jax.jit(jax.vmap(_c._prepare, in_axes=(0, None)))
+    prep_fn = _prepare_batch()
     for size in range(max(rank_psi, 1), K + 1):
         combos = np.array(list(itertools.combinations(range(K), size)))
         masks = np.zeros((len(combos), K), bool)
