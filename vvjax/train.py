@@ -543,7 +543,7 @@ def fit_batch(model, X, Y, *, steps: int, lr, lam=0.0, seeds: Sequence[int] | No
     Performance: a vmapped program runs its members in lock step; on an accelerator one program
     holds the whole batch. On the CPU, XLA's own threading gains nothing on steps this small, so
     the batch is split over the cores instead (``workers``). On 2 cores, 16 members of the paper's
-    problem run about 2.5x faster than 16 sequential :func:`fit` calls (benchmarks/train_speed.py).
+    problem run 2.2-2.6x faster than 16 sequential :func:`fit` calls (benchmarks/train_speed.py).
     Results are deterministic for a given ``workers``, but a member's numbers depend on its group's
     size through float rounding, which long chaotic training amplifies (after 20,000 steps of the
     paper's problem: ~1e-14 in float64, ~1e-4 in float32 between ``workers=1`` and ``2``). Since
