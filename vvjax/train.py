@@ -278,7 +278,8 @@ def _cpu_cores() -> int:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()
         if quota != "max":
             cores = min(cores, max(1, -(-int(quota) // int(period))))
     except (OSError, ValueError):
@@ -300,9 +301,10 @@ def _loop(params, X, Y, lr, lam, *, steps, regularizer, optimizer, include_bias,
           active_atol, progress, batched, workers=1):
     """Python loop over compiled chunks: logging, progress bar and divergence handling.
 
-    With ``batched`` and ``workers > 1`` the batch is split into ``min(workers, B)`` contiguous
-    groups of equal size, each run as its own vmapped program in a worker thread (XLA releases the
-    GIL), chunk by chunk. Between chunks the loop stops if its worker pool was cancelled.
+    With ``batched`` and ``workers > 1`` the batch is split into contiguous groups of equal size
+    ``ceil(B / min(workers, B))``, each run as its own vmapped program in a worker thread (XLA
+    releases the GIL), chunk by chunk. Between chunks the loop stops if its worker pool was
+    cancelled.
     """
     check_choice("regularizer", regularizer, REGULARIZERS)
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -527,10 +529,11 @@ def fit_batch(model, X, Y, *, steps: int, lr, lam=0.0, seeds: Sequence[int] | No
       seeds: initialise member i as ``ShallowVVNet(d, K, D, rngs=nnx.Rngs(seeds[i]), init=init)``
         (same output bias and dtype as ``model``); needs an unbatched ``model``.
       init: initialisation scheme used with ``seeds``.
-      workers: split the batch into ``min(workers, B)`` contiguous groups of equal size (the
-        last padded with copies of the last member, which are dropped), each one vmapped program
-        run in its own thread. ``None``: :func:`default_workers` (one group per CPU core on the
-        CPU backend, a single program on accelerators).
+      workers: number of threads: the batch is split into contiguous groups of equal size
+        ``ceil(B / min(workers, B))`` (the last padded with copies of the last member, which are
+        dropped), each one vmapped program run in its own thread. ``None``:
+        :func:`default_workers` (one thread per CPU core on the CPU backend, a single program on
+        accelerators).
       Other arguments: as :func:`fit`.
 
     Returns:
