@@ -1,10 +1,10 @@
 """Neuron-sharing experiment (PAPER.md Sec. 5.1):
 weight decay makes a 2-output network share neurons.
 
-    python experiments/neuron_sharing.py                 # fast default
-    python experiments/neuron_sharing.py preset=full     # the paper's 1e6 steps
-    python experiments/neuron_sharing.py -m seed=1,2,3   # a Hydra sweep (re-run it with
-                                                         # hydra.sweep.dir=<old dir> to resume)
+    python experiments/neuron_sharing.py                  # the paper's exact run (1e6 steps)
+    python experiments/neuron_sharing.py preset=jax       # JAX-drawn data and init, 400k steps
+    python experiments/neuron_sharing.py -m preset=jax seed=1,2,3   # a Hydra sweep (re-run it
+                                                  # with hydra.sweep.dir=<old dir> to resume)
 """
 
 import logging

@@ -43,10 +43,11 @@ def test_misspelled_key_is_rejected(experiment):
 
 
 def test_neuron_sharing_values_and_precedence():
-    cfg = OmegaConf.to_object(_compose("neuron_sharing", ["preset=full"]))
+    cfg = OmegaConf.to_object(_compose("neuron_sharing", []))  # default preset: the paper's run
     assert cfg.steps == 1_000_000 and cfg.data.n == 50 and cfg.runs["weight_decay"].lam == 5e-5
+    assert cfg.data.source == "paper" and cfg.init == "paper" and cfg.seed == 49
     assert cfg.runs["weight_decay"].regularizer == "prox" and cfg.runs["no_weight_decay"].lam == 0.0
-    smoke = OmegaConf.to_object(_compose("neuron_sharing", ["preset=full", "debug=smoke"]))
-    assert smoke.steps < 1000  # debug overrides the preset
+    smoke = OmegaConf.to_object(_compose("neuron_sharing", ["debug=smoke"]))
+    assert smoke.steps < 1000 and smoke.data.source == "jax"  # debug overrides the preset
     with pytest.raises((ConfigCompositionException, ValidationError), match="steps"):
         _compose("neuron_sharing", ["steps=many"])

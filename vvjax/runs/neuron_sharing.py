@@ -19,13 +19,21 @@ from vvjax._threads import thread_map
 from vvjax.models import ShallowVVNet, params_of, shallow_forward
 from vvjax.runs._job import run_job
 
-__all__ = ["TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig", "run_neuron_sharing"]
+__all__ = ["SOURCES", "TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig",
+           "run_neuron_sharing"]
+
+
+SOURCES = ("jax", "paper")
+"""``"jax"``: drawn with JAX's random numbers from the seeds; ``"paper"``: the authors' exact arrays
+(drawn by PyTorch with their seeds, shipped with vvjax; :func:`vvjax.data.paper_neuron_sharing`)."""
 
 
 @dataclass
 class TeacherDataConfig:
     """Teacher data: ``n`` samples in ``d_in`` dimensions, ``d_out`` outputs, teacher width."""
 
+    source: str = "jax"
+    """One of :data:`SOURCES`; ``"paper"`` needs the paper's sizes and seed (50, 2, 2, 5; 43)."""
     seed: int = 43
     n: int = 50
     d_in: int = 2
@@ -56,6 +64,10 @@ class NeuronSharingConfig:
 
     seed: int = 49
     """Seed of the student's initialisation (the paper's init seed is 49)."""
+    init: str = "jax"
+    """Student initialisation, one of :data:`SOURCES`: ``"jax"`` draws PyTorch's default scheme
+    from ``seed`` with JAX; ``"paper"`` is the authors' exact width-100 initialisation (PyTorch,
+    seed 49)."""
     precision: str = "float32"
     data: TeacherDataConfig = field(default_factory=TeacherDataConfig)
     width: Optional[int] = None  # noqa: UP045 (OmegaConf needs Optional)
@@ -72,9 +84,36 @@ class NeuronSharingConfig:
     progress: bool = False
 
 
+_PAPER_DATA = {"seed": 43, "n": 50, "d_in": 2, "d_out": 2, "teacher_width": 5}
+
+
+def _check_sources(cfg: NeuronSharingConfig) -> None:
+    """The paper's arrays exist for the paper's sizes and seeds only: say so instead of ignoring."""
+    for name, value in (("data.source", cfg.data.source), ("init", cfg.init)):
+        if value not in SOURCES:
+            raise ValueError(f"{name} must be one of {SOURCES}, got {value!r}")
+    if cfg.data.source == "paper":
+        wrong = {k: getattr(cfg.data, k) for k, v in _PAPER_DATA.items()
+                 if getattr(cfg.data, k) != v}
+        if wrong:
+            raise ValueError(f"data.source='paper' is the authors' fixed data set {_PAPER_DATA}; "
+                             f"got {wrong}. Use data.source=jax to change sizes or seeds")
+    if cfg.init == "paper":
+        if cfg.data.source != "paper":
+            raise ValueError("init='paper' is the authors' initialisation for their data; it "
+                             "needs data.source=paper")
+        if cfg.seed != 49 or cfg.width not in (None, 100):
+            raise ValueError("init='paper' is the authors' fixed initialisation (width 100, their "
+                             f"seed 49); got seed={cfg.seed}, width={cfg.width}. Use init=jax to "
+                             "vary the seed or the width")
+
+
 def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, X, Y):
     width = cfg.width or 2 * cfg.data.n
-    student = ShallowVVNet(cfg.data.d_in, width, cfg.data.d_out, rngs=nnx.Rngs(cfg.seed))
+    if cfg.init == "paper":
+        student = ShallowVVNet.from_params(data.paper_neuron_sharing(X.dtype).student)
+    else:
+        student = ShallowVVNet(cfg.data.d_in, width, cfg.data.d_out, rngs=nnx.Rngs(cfg.seed))
     model, history = train.fit(
         student, X, Y, steps=cfg.steps, lr=run.lr, lam=run.lam, regularizer=run.regularizer,
         optimizer=run.optimizer, include_bias=cfg.include_bias, log_every=cfg.log_every,
@@ -101,8 +140,12 @@ def _summary(params, history, X, Y, cfg: NeuronSharingConfig) -> dict[str, Any]:
 
 
 def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
-    X, Y, teacher = data.teacher_data(cfg.data.seed, n=cfg.data.n, d_in=cfg.data.d_in,
-                                      d_out=cfg.data.d_out, teacher_width=cfg.data.teacher_width)
+    if cfg.data.source == "paper":
+        X, Y, teacher, _ = data.paper_neuron_sharing()
+    else:
+        X, Y, teacher = data.teacher_data(cfg.data.seed, n=cfg.data.n, d_in=cfg.data.d_in,
+                                          d_out=cfg.data.d_out,
+                                          teacher_width=cfg.data.teacher_width)
     trained, summaries, arrays, histories = {}, {}, {}, {}
     # the runs are independent programs: train them side by side, one per CPU core
     fitted = thread_map(lambda run: _train_one(cfg, run, X, Y), cfg.runs.values(),
@@ -143,4 +186,5 @@ def run_neuron_sharing(cfg: NeuronSharingConfig, out_dir: str | Path) -> dict[st
     """
     if not isinstance(cfg, NeuronSharingConfig):
         raise TypeError(f"cfg must be a NeuronSharingConfig, got {type(cfg).__name__}")
+    _check_sources(cfg)
     return run_job(cfg, out_dir, _body, task="neuron_sharing")
