@@ -18,7 +18,8 @@
 # **every surviving neuron serves both outputs**; without weight decay every neuron stays active.
 #
 # This notebook composes the experiment's Hydra config, runs it through the same library function as
-# `experiments/neuron_sharing.py`, and looks at the result.
+# `experiments/neuron_sharing.py`, and looks at the result. The default config is the paper's exact
+# run (the authors' data and initialisation, 10^6 steps, about 15 s): 10 of 100 neurons survive.
 # Set `VVJAX_SMOKE=1` for a seconds-long run.
 
 # %%

@@ -97,15 +97,16 @@ def _check_sources(cfg: NeuronSharingConfig) -> None:
                  if getattr(cfg.data, k) != v}
         if wrong:
             raise ValueError(f"data.source='paper' is the authors' fixed data set {_PAPER_DATA}; "
-                             f"got {wrong}. Use data.source=jax to change sizes or seeds")
+                             f"got {wrong}. Use data.source=jax (with init=jax; the entry point: "
+                             "preset=jax) to change sizes or seeds")
     if cfg.init == "paper":
         if cfg.data.source != "paper":
             raise ValueError("init='paper' is the authors' initialisation for their data; it "
-                             "needs data.source=paper")
+                             "needs data.source=paper (or use init=jax)")
         if cfg.seed != 49 or cfg.width not in (None, 100):
             raise ValueError("init='paper' is the authors' fixed initialisation (width 100, their "
-                             f"seed 49); got seed={cfg.seed}, width={cfg.width}. Use init=jax to "
-                             "vary the seed or the width")
+                             f"seed 49); got seed={cfg.seed}, width={cfg.width}. Use init=jax (the "
+                             "entry point: preset=jax) to vary the seed or the width")
 
 
 def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, X, Y):
