@@ -1,8 +1,10 @@
 """Training-loop speed: ``vvjax.train.fit`` against the paper's PyTorch loop, and a vmapped λ batch.
 
-Problem (PAPER.md Sec. 5.1): N=50 inputs x ~ N(0, I_2), labels from a width-5 teacher (d = D = 2),
-student width 100, prox method (SGD step lr 0.2 on the MSE, group soft-threshold at lr·λ, unit-norm
-(w_k, b_k) rows including the bias), λ = 5e-5. Both sides run in float32 on CPU.
+Problem (PAPER.md Sec. 5.1): the paper's exact data and student initialisation (the authors'
+PyTorch draw, ``vvjax.data.paper_neuron_sharing``): N=50 inputs in 2-D, labels from a width-5
+teacher with D = 2 outputs, student width 100, prox method (SGD step lr 0.2 on the MSE, group
+soft-threshold at lr·λ, unit-norm (w_k, b_k) rows including the bias), λ = 5e-5. Both sides run in
+float32 on CPU.
 
 1. steps/s of one ``fit`` against a PyTorch loop written like the paper's notebook
    (``torch.optim.SGD`` on ``nn.MSELoss``; every step the stacked (w_k, b_k) norms, the prox and
@@ -28,22 +30,23 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from vvjax import train
+from vvjax import data, train
 from vvjax.models import ShallowParams, ShallowVVNet
 
-N, D_IN, D_OUT, WIDTH, TEACHER_WIDTH = 50, 2, 2, 100, 5
+N, D_IN, D_OUT, WIDTH = 50, 2, 2, 100
 LR, LAM = 0.2, 5e-5
 
 
 def make_data():
-    teacher = ShallowVVNet(D_IN, TEACHER_WIDTH, D_OUT, rngs=nnx.Rngs(43), dtype=jnp.float32)
-    X = np.random.default_rng(43).normal(size=(N, D_IN)).astype(np.float32)
-    return X, np.asarray(teacher(X), np.float32)
+    """The paper's exact data (the authors' PyTorch draw, shipped with vvjax), float32."""
+    paper = data.paper_neuron_sharing(jnp.float32)
+    return np.asarray(paper.X), np.asarray(paper.Y)
 
 
 def torch_student(seed=49):
+    """The notebook's student: ``torch.manual_seed(49)``, then Linear(2, 100), ReLU, Linear(100, 2)
+    without bias (the same draw as the shipped ``paper_neuron_sharing().student``)."""
     import torch
 
     torch.manual_seed(seed)
