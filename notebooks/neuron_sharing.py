@@ -27,14 +27,15 @@ import os
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import vvjax
-from vvjax import analysis, norms
+from vvjax import analysis, data, norms, train
 from vvjax.configs import register_configs
-from vvjax.models import ShallowParams
+from vvjax.models import ShallowParams, ShallowVVNet
 from vvjax.plots import neuron_sharing as plots
 from vvjax.runs import run_neuron_sharing
 
@@ -90,11 +91,6 @@ assert np.isclose(norms.weight_decay_penalty(Wb, bb, Vb), norms.vv_norm(p.W, p.b
 # 3.7e-5 on); the paper's λ=5e-5 needed about 220k steps to settle.
 
 # %%
-import matplotlib.pyplot as plt  # noqa: E402
-
-from vvjax import data, train  # noqa: E402
-from vvjax.models import ShallowVVNet  # noqa: E402
-
 paper = data.paper_neuron_sharing()
 lams = np.geomspace(1e-5, 1e-3, 4 if SMOKE else 8)
 P, H = train.fit_batch(ShallowVVNet.from_params(paper.student), paper.X, paper.Y,

@@ -16,7 +16,7 @@ from flax import nnx
 
 from vvjax import analysis, data, norms, results, train
 from vvjax._threads import thread_map
-from vvjax.models import ShallowVVNet, params_of, shallow_forward
+from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
 from vvjax.runs._job import run_job
 
 __all__ = ["SOURCES", "TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig",
@@ -109,12 +109,17 @@ def _check_sources(cfg: NeuronSharingConfig) -> None:
                              "entry point: preset=jax) to vary the seed or the width")
 
 
-def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, X, Y):
-    width = cfg.width or 2 * cfg.data.n
+def _initial_student(cfg: NeuronSharingConfig, paper) -> ShallowParams:
+    """The student's initial arrays, shared by every run: the authors' (``init="paper"``, from
+    the already loaded ``paper`` arrays) or drawn from ``cfg.seed``."""
     if cfg.init == "paper":
-        student = ShallowVVNet.from_params(data.paper_neuron_sharing(X.dtype).student)
-    else:
-        student = ShallowVVNet(cfg.data.d_in, width, cfg.data.d_out, rngs=nnx.Rngs(cfg.seed))
+        return paper.student
+    width = cfg.width or 2 * cfg.data.n
+    return params_of(ShallowVVNet(cfg.data.d_in, width, cfg.data.d_out, rngs=nnx.Rngs(cfg.seed)))
+
+
+def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, init: ShallowParams, X, Y):
+    student = ShallowVVNet.from_params(init)  # one module per run: runs train in threads
     model, history = train.fit(
         student, X, Y, steps=cfg.steps, lr=run.lr, lam=run.lam, regularizer=run.regularizer,
         optimizer=run.optimizer, include_bias=cfg.include_bias, log_every=cfg.log_every,
@@ -141,15 +146,17 @@ def _summary(params, history, X, Y, cfg: NeuronSharingConfig) -> dict[str, Any]:
 
 
 def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
-    if cfg.data.source == "paper":
-        X, Y, teacher, _ = data.paper_neuron_sharing()
+    paper = data.paper_neuron_sharing() if cfg.data.source == "paper" else None
+    if paper is not None:
+        X, Y, teacher = paper.X, paper.Y, paper.teacher
     else:
         X, Y, teacher = data.teacher_data(cfg.data.seed, n=cfg.data.n, d_in=cfg.data.d_in,
                                           d_out=cfg.data.d_out,
                                           teacher_width=cfg.data.teacher_width)
     trained, summaries, arrays, histories = {}, {}, {}, {}
     # the runs are independent programs: train them side by side, one per CPU core
-    fitted = thread_map(lambda run: _train_one(cfg, run, X, Y), cfg.runs.values(),
+    init = _initial_student(cfg, paper)
+    fitted = thread_map(lambda run: _train_one(cfg, run, init, X, Y), cfg.runs.values(),
                         train.default_workers(len(cfg.runs)))
     for name, (params, history) in zip(cfg.runs, fitted, strict=True):
         trained[name] = params
