@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import jax
 import numpy as np
 from flax import nnx
 
 from vvjax import analysis, data, norms, results, train
 from vvjax._threads import thread_map
-from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
+from vvjax.models import ShallowParams, ShallowVVNet, layer_io, params_of, shallow_forward
 from vvjax.runs._job import run_job
 
 __all__ = ["SOURCES", "TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig",
@@ -122,18 +121,18 @@ def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, init: ShallowP
     student = ShallowVVNet.from_params(init)  # one module per run: runs train in threads
     model, history = train.fit(
         student, X, Y, steps=cfg.steps, lr=run.lr, lam=run.lam, regularizer=run.regularizer,
-        optimizer=run.optimizer, include_bias=cfg.include_bias, log_every=cfg.log_every,
-        progress=cfg.progress,
+        optimizer=run.optimizer, decay="weights_and_biases" if cfg.include_bias else "weights",
+        log_every=cfg.log_every, active_atol=cfg.active_atol, progress=cfg.progress,
     )
     return params_of(model), history
 
 
 def _summary(params, history, X, Y, cfg: NeuronSharingConfig) -> dict[str, Any]:
     W, b, V = params.W, params.b, params.V
-    counts = analysis.sharing_summary(W, b, V, atol=cfg.active_atol, include_bias=cfg.include_bias)
+    counts = analysis.sharing_summary(W, b, V, atol=cfg.active_atol)
     fit = shallow_forward(params, X)
     mse = float(np.mean((np.asarray(fit) - np.asarray(Y)) ** 2))
-    Phi = jax.nn.relu(X @ W.T - b).T  # K x N features of the trained network
+    Phi, _ = layer_io(params, X, 0)  # K x N features of the trained network
     return {
         **counts,
         "mse": mse,
@@ -171,7 +170,6 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
         from vvjax.plots import neuron_sharing as plots
 
         figures = plots.save_neuron_sharing_figures(out_dir / "figures", trained, histories,
-                                                    include_bias=cfg.include_bias,
                                                     atol=cfg.active_atol)
     N, D = cfg.data.n, cfg.data.d_out
     return {
@@ -179,7 +177,8 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
         "teacher": {"width": cfg.data.teacher_width,
                     "vv_norm": float(norms.vv_norm(teacher.W, teacher.b, teacher.V,
                                                    include_bias=cfg.include_bias))},
-        "representer_bound": analysis.representer_bound(N, D),
+        "representer_bound": analysis.representer_bound(N),
+        "representer_bound_sharp": analysis.representer_bound_sharp(N, D),
         "figures": [str(Path(f).relative_to(out_dir)) for f in figures],
     }
 
