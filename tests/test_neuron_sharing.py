@@ -27,7 +27,8 @@ def test_runner_writes_files_and_resumes(tmp_path):
                  "figures/neurons_no_weight_decay.png", "figures/training_curves.png"):
         assert (tmp_path / name).is_file(), name
     stored = json.loads((tmp_path / "metrics.json").read_text())
-    assert stored["representer_bound"] == min(12 ** 2, 12 * 2)
+    assert stored["representer_bound"] == 12 ** 2
+    assert stored["representer_bound_sharp"] == min(12 ** 2, 12 * 2)
     for run in ("weight_decay", "no_weight_decay"):
         r = stored["runs"][run]
         assert r["width"] == 24 and 0 <= r["n_shared_all"] <= r["n_shared"] <= r["n_active"] <= 24

@@ -1,15 +1,15 @@
 """Tests of vvjax.train: objectives, the prox method, compilation caching, batching, divergence."""
 
-import contextlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import count_compiles
 from flax import nnx
 
-from vvjax import norms, objectives, train
+from vvjax import analysis, norms, objectives, train
 from vvjax._threads import check_cancelled, thread_map
 from vvjax.models import ShallowVVNet, params_of
 
@@ -24,22 +24,6 @@ def teacher_data():
 
 def student(width=20, seed=49, **kw):
     return ShallowVVNet(2, width, 2, rngs=nnx.Rngs(seed), **kw)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Collect the names of the functions XLA compiles inside the block."""
-    names = []
-
-    def listener(event, duration, **kw):
-        if event == "/jax/core/compile/backend_compile_duration":
-            names.append(kw.get("fun_name", "?"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.mark.parametrize("regularizer,optimizer,lr", [
@@ -60,6 +44,8 @@ def test_fit_lowers_objective(teacher_data, regularizer, optimizer, lr):
     np.testing.assert_allclose(hist.loss[-1], final, rtol=1e-12)
     np.testing.assert_allclose(hist.loss, hist.data_fit + 1e-3 * hist.penalty, rtol=1e-12)
     np.testing.assert_array_equal(params_of(net).W, before.W)
+    p = params_of(trained)  # the logged count is the activity rule of vvjax.analysis
+    assert hist.n_active[-1] == int(analysis.n_active(p.W, p.b, p.V))
 
 
 def test_penalties_match_norms_and_have_finite_gradients_at_zero():

@@ -55,6 +55,8 @@ DEFAULT_ACTIVE_ATOL = analysis.DEFAULT_ATOL
 """Activity threshold of the logged counts (the paper's 1e-3; :mod:`vvjax.analysis`)."""
 CPU_GROUP_SIZE = 1
 """Batch members per compiled program on the CPU (:func:`fit_batch`)."""
+DATA_CHUNK = 128
+"""Rows per chunk of the data term on large (mini)batches (reproducibility on any CPU)."""
 
 
 class History(NamedTuple):
@@ -133,13 +135,57 @@ def _data_fit(setup: _Setup, model, X, Y):
     return setup.loss(model(X), Y)
 
 
+def _chunked(setup: _Setup, f, X, Y):
+    """``f(X, Y)`` for a loss that is a mean over samples, evaluated as the weighted sum of its
+    values on consecutive chunks of :data:`DATA_CHUNK` rows, added in a fixed order.
+
+    XLA:CPU splits reductions over many rows (a gradient's contraction over the samples) across
+    its thread pool, so their rounding depends on the machine's core count; chunks of 128 rows are
+    reduced in one piece. This keeps full-batch training bit-for-bit reproducible on any CPU.
+    Callable losses are not assumed to be means and are evaluated in one piece.
+    """
+    N = X.shape[0]
+    if N <= DATA_CHUNK or setup.loss not in (objectives.mse, objectives.cross_entropy):
+        return f(X, Y)
+    n_full, r = divmod(N, DATA_CHUNK)
+    m = n_full * DATA_CHUNK
+    Xs = X[:m].reshape(n_full, DATA_CHUNK, *X.shape[1:])
+    Ys = Y[:m].reshape(n_full, DATA_CHUNK, *Y.shape[1:])
+    w = jnp.asarray(DATA_CHUNK / N, X.dtype)
+
+    def body(acc, xy):
+        out = f(*xy)
+        return jax.tree.map(lambda a, b: a + w * b, acc, out), None
+
+    first = f(Xs[0], Ys[0])
+    acc, _ = jax.lax.scan(body, jax.tree.map(lambda b: w * b, first), (Xs[1:], Ys[1:]))
+    if r:
+        acc = jax.tree.map(lambda a, b: a + jnp.asarray(r / N, X.dtype) * b, acc,
+                           f(X[m:], Y[m:]))
+    return acc
+
+
 def _objective(setup: _Setup, rest, params, X, Y, lam, regularizer):
     model = nnx.merge(setup.graphdef, params, rest)
-    fit_ = _data_fit(setup, model, X, Y)
+    fit_ = _chunked(setup, lambda x, y: _data_fit(setup, model, x, y), X, Y)
     if regularizer == "none":
         return fit_, (fit_, jnp.zeros((), fit_.dtype), model)
     pen = objectives.penalty(model, regularizer, setup.decay)
     return fit_ + lam * pen, (fit_, pen, model)
+
+
+def _value_and_grad(setup: _Setup, rest, params, X, Y, lam, regularizer):
+    """Objective and its gradient; the data term chunked as in :func:`_chunked`."""
+
+    def fit_(p, x, y):
+        return _data_fit(setup, nnx.merge(setup.graphdef, p, rest), x, y)
+
+    value, grad = _chunked(setup, lambda x, y: jax.value_and_grad(fit_)(params, x, y), X, Y)
+    if regularizer == "none":
+        return value, grad
+    pv, pg = jax.value_and_grad(lambda p: lam * objectives.penalty(
+        nnx.merge(setup.graphdef, p, rest), regularizer, setup.decay))(params)
+    return value + pv, jax.tree.map(jnp.add, grad, pg)
 
 
 def _prox(setup: _Setup, rest, params, tau):
@@ -168,8 +214,7 @@ def _step(setup: _Setup, rest, X, Y, lr, lam, key, i, state: _State):
     reg = "none" if prox else setup.regularizer
 
     def value_and_grad(Xb, Yb):
-        return jax.value_and_grad(lambda p: _objective(setup, rest, p, Xb, Yb, lam, reg)[0])(
-            state.params)
+        return _value_and_grad(setup, rest, state.params, Xb, Yb, lam, reg)
 
     perm = state.perm
     if setup.batch_size is None:
