@@ -253,7 +253,7 @@ def finished_metrics(out_dir: str | os.PathLike, config: Any) -> dict[str, Any] 
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _holder_text(info: Mapping[str, Any] | None) -> str:
