@@ -138,15 +138,17 @@ def test_entry_point_run_and_a_sweep_that_grows(tmp_path):
 
     sweep = tmp_path / "sweep"
     base = ["-m", "debug=smoke", "figures=false", f"hydra.sweep.dir={sweep}"]
-    _run([*base, "seed=1,2"])
+    lam = "runs.weight_decay.lam"
+    _run([*base, f"{lam}=1e-4,3e-4"])
     first = _mtimes(sweep)
     recs = results.load_sweep(sweep)
-    assert [r["config.seed"] for r in recs] == [1, 2]
+    assert [r[f"config.{lam}"] for r in recs] == [1e-4, 3e-4]
     assert sorted(first) == sorted(r["config_hash"] for r in recs)  # folder = config hash
-    _run([*base, "seed=1,2,3"])  # one more value: only seed 3 runs
+    # one more value *between* the old ones (it would take job number 1): only 2e-4 runs
+    _run([*base, f"{lam}=1e-4,2e-4,3e-4"])
     grown = _mtimes(sweep)
     assert {k: grown[k] for k in first} == first and len(grown) == 3
-    assert [r["config.seed"] for r in results.load_sweep(sweep)] == [1, 2, 3]
+    assert [r[f"config.{lam}"] for r in results.load_sweep(sweep)] == [1e-4, 3e-4, 2e-4]
     for job in grown:
         assert "[neuron_sharing] weight_decay: " in (sweep / job / "neuron_sharing.log").read_text()
 
@@ -163,7 +165,7 @@ def test_entry_point_run_and_a_sweep_that_grows(tmp_path):
     assert len((sweep / "summary.jsonl").read_text().splitlines()) == 3
     with open(sweep / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert [int(r["config.seed"]) for r in rows] == [1, 2, 3]
+    assert [float(r[f"config.{lam}"]) for r in rows] == [1e-4, 3e-4, 2e-4]
     counts = json.loads(rows[0]["runs.weight_decay.per_output"])  # lists: JSON text
     assert len(counts) == 2 and all(isinstance(c, int) for c in counts)
 
