@@ -117,10 +117,10 @@ def test_layer_io_gives_phi_and_psi_of_every_hidden_layer(deep_teacher):
         np.testing.assert_allclose(Phi, h.T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(Psi, np.asarray(p.Ws[l + 1]) @ h.T, rtol=1e-12, atol=1e-14)
     # the last hidden layer's Psi plus the output bias is the network output
-    np.testing.assert_allclose(Psi.T + p.bs[-1], net(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Psi.T + p.bs[-1][None, :], net(X), rtol=1e-12, atol=1e-14)
     s = ShallowVVNet(3, 6, 2, rngs=nnx.Rngs(1), output_bias=True)
     Phi, Psi = models.layer_io(s, X)
-    np.testing.assert_allclose(Psi.T + s.c[...], s(X), rtol=1e-12)
+    np.testing.assert_allclose(Psi.T + s.c[...][None, :], s(X), rtol=1e-12)
     np.testing.assert_allclose(Phi.T, s.features(X), rtol=1e-12)
     for bad in (3, -1, 1.0):
         with pytest.raises(ValueError, match="l must index a hidden layer"):

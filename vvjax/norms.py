@@ -111,7 +111,7 @@ def balance(W, b, V, *, include_bias: bool = True, activation: str = "relu"):
     require_homogeneous(activation, "norms.balance")
     alpha = _balance_scale(input_norms(W, b, include_bias=include_bias), output_norms(V))
     safe = jnp.where(alpha > 0, alpha, 1.0)
-    V_new = jnp.where(alpha > 0, V / safe, 0.0)
+    V_new = jnp.where(alpha[None, :] > 0, V / safe[None, :], 0.0)
     return W * alpha[:, None], b * alpha, V_new
 
 

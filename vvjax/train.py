@@ -215,7 +215,8 @@ def _prox(setup: _Setup, rest, params, tau):
     model = nnx.merge(setup.graphdef, params, rest)
     W, b, V = model.W[...], model.b[...], model.V[...]
     nv = objectives.safe_norm(V, axis=0)
-    model.V[...] = V * jnp.where(nv > tau, 1.0 - tau / jnp.where(nv > 0, nv, 1.0), 0.0)
+    shrink = jnp.where(nv > tau, 1.0 - tau / jnp.where(nv > 0, nv, 1.0), 0.0)
+    model.V[...] = V * shrink[None, :]
     nin = objectives.safe_norm(jnp.concatenate([W, b[:, None]], axis=1) if setup.prox_bias else W,
                                axis=1)
     scale = 1.0 / jnp.where(nin > 0, nin, 1.0)

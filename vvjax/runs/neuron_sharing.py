@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 from flax import nnx
 
-from vvjax import analysis, data, norms, results, train
+from vvjax import analysis, data, norms, objectives, results, train
 from vvjax._config import ConfigError, Rule, above, at_least, one_of, validate
 from vvjax._threads import thread_map
 from vvjax.convergence import Criterion, assess, zero_predictor_fit
@@ -57,7 +57,7 @@ class StudentTrainConfig:
     lr: float = 0.2
     optimizer: str = "sgd"
 
-    RULES: ClassVar[dict[str, Rule]] = {"regularizer": one_of(train.REGULARIZERS),
+    RULES: ClassVar[dict[str, Rule]] = {"regularizer": one_of(objectives.REGULARIZERS),
                                         "lam": at_least(0), "lr": above(0),
                                         "optimizer": one_of(train.OPTIMIZERS)}
 
