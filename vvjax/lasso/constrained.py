@@ -1,7 +1,7 @@
 r"""Constrained (interpolating) multi-task lasso with a certified duality gap.
 
-Problem (arXiv 2305.16534, Sec. 4; PAPER.md Sec. 4.1), with ``Phi`` K x N (row k = feature
-:math:`\phi_k^T`), ``Psi`` D x N (targets) and ``V`` D x K (columns :math:`v_k`):
+Problem (arXiv 2305.16534, multi-task lasso; ``docs/paper.md`` §4.1), with ``Phi`` K x N (row
+k = feature :math:`\phi_k^T`), ``Psi`` D x N (targets) and ``V`` D x K (columns :math:`v_k`):
 
 .. math::
 
@@ -10,33 +10,53 @@ Problem (arXiv 2305.16534, Sec. 4; PAPER.md Sec. 4.1), with ``Phi`` K x N (row k
     \max_\Lambda \langle \Lambda, \Psi \rangle \quad \text{s.t.} \quad
     \max_k \|\Lambda \phi_k\|_2 \le 1 .
 
-How it is solved. With the thin SVD :math:`\Phi = U S W^T` (rank r, numerical rank with NumPy's
-``matrix_rank`` rule), the constraint reads :math:`V Q = B` with :math:`Q = U_r`
-(K x r, orthonormal) and :math:`B = \Psi W_r S_r^{-1}`, plus :math:`\Psi W_\perp = 0` (``Psi`` in
-the row space of ``Phi``; checked up front, a clear ``ValueError`` otherwise). Then
+How it is solved. The data are first divided by powers of two (exact) so that their largest
+entries are of order one: norms and squares can then neither overflow nor underflow, whatever the
+data's magnitude. With the thin SVD :math:`\Phi = U S W^T` (LAPACK, float64, on the host; rank r
+by NumPy's ``matrix_rank`` rule ``s > max(K, N) eps s_max`` with ``eps`` of the input's dtype; no
+Gram matrix, so no squared condition number), the constraint reads :math:`V Q = B` with
+:math:`Q = U_r` (K x r, orthonormal) and :math:`B = \Psi W_r S_r^{-1}`, plus
+:math:`\Psi W_\perp = 0` (``Psi`` in the row space of ``Phi``; checked up front, a clear
+``ValueError`` otherwise). Then
 
-* ADMM (over-relaxed, :math:`\alpha = 1.8`) on :math:`V = Z`: the V-step is the projection
-  :math:`X - (X Q - B) Q^T` onto the affine set (cost 2 D K r, no factorization beyond the SVD), the
-  Z-step a group soft-threshold (exact zeros). The penalty :math:`\rho` is scaled to the problem
-  (``rho * K / sum_k ||v0_k||`` with ``v0`` the minimum-Frobenius-norm fit), so the method is
-  invariant to rescaling ``Phi`` or ``Psi``.
+* ADMM (over-relaxed, :math:`\alpha = 1.8`, jitted, in the working dtype: float64 when
+  ``jax_enable_x64`` is on, float32 otherwise) on :math:`V = Z`: the V-step is the projection
+  :math:`X - (X Q - B) Q^T` onto the affine set (cost 2 D K r), the Z-step a group soft-threshold
+  (exact zeros). The penalty :math:`\rho` is scaled to the problem (``rho * K / sum_k ||v0_k||``
+  with ``v0`` the minimum-Frobenius-norm fit), so the method is invariant to rescaling ``Phi`` or
+  ``Psi``.
 * Every ``check_every`` iterations, a certificate: the support of ``Z`` is *polished* by the
   minimum-norm correction that makes it fit exactly (only columns in the support change, so zeros
-  stay exact and the residual drops to machine precision), and the ADMM multiplier
-  :math:`Y = \rho U` (which satisfies :math:`\|y_k\| \le 1`) is projected onto the normal space
-  :math:`\{\Lambda \Phi^T\}` and rescaled to be dual feasible. Stop when
-  ``primal - dual <= tol * primal`` and the in-row-space residual is ``<= res_rtol * ||Psi||``.
+  stay exact), and the ADMM multiplier :math:`Y = \rho U` (which satisfies :math:`\|y_k\| \le 1`)
+  is projected onto the normal space :math:`\{\Lambda \Phi^T\}` and rescaled to be dual feasible.
+  Stop when ``primal - dual <= tol * primal`` and the residual test holds (below), or after
+  ``max_iter`` iterations (never more).
+* The returned certificate is recomputed on the host in float64 from the returned ``V`` and dual
+  point (in any working dtype): ``primal`` :math:`=\sum_k\|v_k\|`, ``dual``
+  :math:`=\langle\Lambda,\Psi\rangle` after rescaling :math:`\Lambda` to
+  :math:`\max_k \|\Lambda\phi_k\| \le 1` in float64, and ``converged`` from those numbers.
 
 Weak duality makes the certificate rigorous: for every feasible ``V`` and every dual-feasible
 ``Lambda``, :math:`\sum_k \|v_k\| \ge \sum_k \langle v_k, \Lambda\phi_k \rangle
-= \langle \Lambda, \Psi \rangle`, so the returned ``primal`` is within ``gap`` of the optimum.
+= \langle \Lambda, \Psi \rangle`, so the returned ``primal`` is within ``gap`` of the optimum. In
+floating point it certifies the problem for ``Phi`` within the SVD's backward error
+(a few ``eps * ||Phi||_2``) and ``V`` fits ``Psi`` up to the residual test
+``||(V Phi - Psi) P|| <= res_rtol * (||Phi||_2 ||V||_F + ||Psi||_F)`` (``P``: projector on the row
+space of ``Phi``), a normwise backward error, so ill-conditioned ``Phi`` is certified too.
+
+Tolerances and dtypes: every default scales with the working dtype's precision ``eps``
+(``res_rtol = 1e3 eps``, ``feas_rtol = sqrt(eps)`` of the input's dtype). The gap ``tol`` must be
+at least :data:`TOL_FLOOR_EPS` ``* eps``: float32 (``jax_enable_x64`` off) certifies gaps down to
+about 1e-5, so a smaller ``tol`` is refused with a ``ValueError`` naming ``tol`` (default ``tol``:
+1e-6 in float64, that floor in float32).
 
 On CPU, a Python loop over one jitted solve beats ``vmap`` for a batch of problems (the batched
 ``while_loop`` runs every problem for as many iterations as the slowest one and its small matmuls
 batch poorly); :func:`solve_constrained_batch` offers both.
 
-References: arXiv 2305.16534, Sec. 4 (multi-task lasso; Theorem: a solution with at most
-rank(Phi) * rank(Psi) nonzero columns exists, and every feasible V has at least rank(Psi)).
+References: arXiv 2305.16534 (multi-task lasso; its sparsity theorem, ``docs/paper.md`` §4.4: a
+solution with at most rank(Phi) * rank(Psi) nonzero columns exists, and every feasible V has at
+least rank(Psi)).
 """
 
 import functools
@@ -47,80 +67,90 @@ import jax.numpy as jnp
 import numpy as np
 
 from vvjax._validate import as_array, check_choice, check_nonnegative, check_positive_int
-from vvjax.lasso._common import check_problem
+from vvjax.lasso._common import blas_single_thread, check_problem, pow2_scale, working_dtype
 
-__all__ = ["ConstrainedResult", "solve_constrained", "solve_constrained_batch"]
+__all__ = ["ConstrainedResult", "solve_constrained", "solve_constrained_batch", "TOL_FLOOR_EPS"]
 
 _ALPHA = 1.8  # over-relaxation of the ADMM V-step
+
+TOL_FLOOR_EPS = 100.0
+"""Smallest certifiable relative gap, in units of the working dtype's ``eps``: ``tol`` below
+``TOL_FLOOR_EPS * eps`` (2.2e-14 in float64, 1.2e-5 in float32) is refused. Below it the
+iterates' rounding, not the method, decides whether the gap test passes."""
+
+_TOL_MARGIN_EPS = 10.0  # the jitted loop stops at tol - 10 eps, so the float64 recheck agrees
+
+_RES_RTOL_EPS = 1000.0  # default res_rtol, in units of eps
 
 
 class ConstrainedResult(NamedTuple):
     r"""Solution of the constrained multi-task lasso with its duality certificate.
 
-    For :func:`solve_constrained_batch` every field has a leading batch axis.
+    ``V`` and ``Lambda`` are JAX arrays (working dtype); the certificate fields are host values,
+    computed in float64: Python ``float``/``int``/``bool`` for one problem and NumPy arrays with a
+    leading batch axis for :func:`solve_constrained_batch` (whose ``V`` and ``Lambda`` also get the
+    batch axis). The same convention as :class:`vvjax.lasso.LassoResult`.
 
     Attributes:
       V: D x K solution; inactive columns are exactly zero.
       primal: objective :math:`\sum_k \|v_k\|_2` of ``V``.
       dual: dual objective :math:`\langle \Lambda, \Psi \rangle` (a lower bound on the optimum).
-      Lambda: D x N dual point, feasible: :math:`\max_k \|\Lambda \phi_k\|_2 \le 1`.
-      gap: ``primal - dual`` (absolute; divide by ``primal`` for the relative gap).
+      Lambda: D x N dual point, feasible: :math:`\max_k \|\Lambda \phi_k\|_2 \le 1` (up to the
+        rounding of ``Lambda Phi^T``, of order ``eps * cond(Phi)``).
+      gap: ``primal - dual`` (absolute).
+      rel_gap: ``gap / primal``: ``V``'s objective is within this fraction of the optimum (0 when
+        ``primal`` is 0). Same definition as :attr:`vvjax.lasso.LassoResult.rel_gap`.
       residual: :math:`\|V \Phi - \Psi\|_F` (absolute).
       n_nonzero: number of nonzero (exactly: not identically zero) columns of ``V``.
-      n_iter: ADMM iterations run.
-      converged: ``gap <= tol * primal`` and the residual criterion hold.
+      n_iter: ADMM iterations run (at most ``max_iter``).
+      converged: ``rel_gap <= tol`` and the residual test hold.
     """
 
     V: jax.Array
-    primal: jax.Array
-    dual: jax.Array
+    primal: float
+    dual: float
     Lambda: jax.Array
-    gap: jax.Array
-    residual: jax.Array
-    n_nonzero: jax.Array
-    n_iter: jax.Array
-    converged: jax.Array
+    gap: float
+    rel_gap: float
+    residual: float
+    n_nonzero: int
+    n_iter: int
+    converged: bool
 
 
 class _Prepared(NamedTuple):
-    Q: jax.Array  # K x N, orthonormal columns (zeroed beyond the numerical rank)
-    B: jax.Array  # D x N, Psi W S^-1 (zeroed beyond the rank)
-    s: jax.Array  # (N,) singular values (zeroed beyond the rank)
-    Wt: jax.Array  # N x N right singular vectors (rows)
-    lsq_residual: jax.Array  # ||Psi - Psi W_r W_r^T||_F: the part of Psi that no V can fit
+    """Reduced problem (host float64, data scaled by ``a`` (Phi) and ``b`` (Psi)); leading axes
+    are a batch. ``m = min(K, N)`` columns, zeroed beyond the numerical rank."""
+
+    Q: np.ndarray  # K x m, orthonormal columns
+    B: np.ndarray  # D x m, Psi W S^-1
+    s: np.ndarray  # (m,) singular values
+    Wt: np.ndarray  # m x N right singular vectors (rows)
+    lsq_residual: np.ndarray  # ||Psi - Psi W_r W_r^T||_F (scaled): the part no V can fit
+    psi_norm: np.ndarray  # ||Psi||_F (scaled)
 
 
-def _prepare(Phi, Psi):
-    K, N = Phi.shape
-    if K >= N:
-        # Orthonormal basis of col(Phi) from two Gram passes (matmuls + N x N eigh: on XLA CPU a
-        # tall QR or SVD of a 500 x 40 matrix was 10-100x slower). Pass 1 whitens Phi with the
-        # eigenvectors of Phi^T Phi (directions at the Gram noise level, ~sqrt(eps) sigma_max, are
-        # dropped); pass 2 re-orthonormalizes the (now well-conditioned) result, as in CholeskyQR2.
-        # The SVD of the small factor R = Qf^T Phi then gives accurate singular values and the rank.
-        e1, W1 = jnp.linalg.eigh(Phi.T @ Phi)
-        keep1 = e1 > 1e3 * jnp.finfo(Phi.dtype).eps * jnp.max(e1)
-        Y = Phi @ (W1 * jnp.where(keep1, jax.lax.rsqrt(jnp.where(keep1, e1, 1.0)), 0.0))
-        e2, W2 = jnp.linalg.eigh(Y.T @ Y)
-        keep2 = e2 > 0.25  # well-resolved directions have e2 = 1 up to ~1e-4
-        Qf = Y @ (W2 * jnp.where(keep2, jax.lax.rsqrt(jnp.where(keep2, e2, 1.0)), 0.0))
-        Ur, s, Wt = jnp.linalg.svd(Qf.T @ Phi)
-        U = Qf @ Ur
-    else:  # K < N: keep N components (the last N - K have s = 0) so that Wt is N x N
-        U, s, Wt = jnp.linalg.svd(Phi, full_matrices=True)
-        U = jnp.pad(U, ((0, 0), (0, N - K)))
-        s = jnp.pad(s, (0, N - K))
-    eps = jnp.finfo(Phi.dtype).eps
-    keep = s > max(K, N) * eps * jnp.max(s, initial=0.0)
-    Q = U * keep
-    s_inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
-    PsiW = Psi @ Wt.T
-    B = PsiW * s_inv
-    lsq = jnp.linalg.norm(Psi - (PsiW * keep) @ Wt)
-    return _Prepared(Q, B, s * keep, Wt, lsq)
+def _prepare(Phi, Psi, eps_data: float) -> _Prepared:
+    """Thin SVD of Phi (float64 LAPACK; stacked problems: leading axes), rank by matrix_rank."""
+    K, N = Phi.shape[-2:]
+    with blas_single_thread():  # small factorizations: one thread is several times faster
+        if Phi.ndim == 2:
+            import scipy.linalg
 
-
-_prepare_jit = jax.jit(_prepare)
+            try:
+                U, s, Wt = scipy.linalg.svd(Phi, full_matrices=False, check_finite=False)
+            except np.linalg.LinAlgError:  # gesdd did not converge: the slower, sturdier gesvd
+                U, s, Wt = scipy.linalg.svd(Phi, full_matrices=False, check_finite=False,
+                                            lapack_driver="gesvd")
+        else:
+            U, s, Wt = np.linalg.svd(Phi, full_matrices=False)
+        keep = s > max(K, N) * eps_data * s[..., :1]
+        Q = U * keep[..., None, :]
+        s_inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+        PsiW = Psi @ np.swapaxes(Wt, -1, -2)
+        B = PsiW * s_inv[..., None, :]
+        lsq = np.linalg.norm(Psi - (PsiW * keep[..., None, :]) @ Wt, axis=(-2, -1))
+    return _Prepared(Q, B, s * keep, Wt, lsq, np.linalg.norm(Psi, axis=(-2, -1)))
 
 
 def _col_norms(X):
@@ -132,156 +162,237 @@ def _group_soft_threshold(X, t):
     return X * jnp.maximum(1.0 - t / jnp.maximum(n, jnp.finfo(X.dtype).tiny), 0.0)
 
 
-def _polish(Z, prep: _Prepared):
-    """Minimum-norm change of Z's nonzero columns that fits
-    exactly: (V, objective, row residual)."""
-    Q, B = prep.Q, prep.B
+def _polish(Z, Q, B, s, psi_norm, res_rtol):
+    """Minimum-norm change of Z's nonzero columns that fits exactly:
+    (V, objective, residual within the backward-error bound)."""
+    eps = jnp.finfo(Z.dtype).eps
     Qs = Q * jnp.any(Z != 0, axis=0)[:, None]
-    R = Z @ Q - B  # D x N misfit in reduced coordinates
+    R = Z @ Q - B  # D x m misfit in reduced coordinates
     e, E = jnp.linalg.eigh(Qs.T @ Qs)
-    e_inv = jnp.where(e > 1e-12 * jnp.max(e, initial=0.0), 1.0 / jnp.where(e > 0, e, 1.0), 0.0)
+    cut = 10.0 * Q.shape[0] * eps * jnp.max(e, initial=0.0)
+    e_inv = jnp.where(e > cut, 1.0 / jnp.where(e > 0, e, 1.0), 0.0)
     V = Z - ((R @ E) * e_inv) @ E.T @ Qs.T  # columns outside the support stay exactly zero
-    return V, jnp.sum(_col_norms(V)), jnp.linalg.norm((V @ Q - B) * prep.s)
+    res = jnp.linalg.norm((V @ Q - B) * s)
+    ok = res <= res_rtol * (s[0] * jnp.linalg.norm(V) + psi_norm)
+    return V, jnp.sum(_col_norms(V)), ok
 
 
-def _dual_point(Y, prep: _Prepared):
-    """Project Y (D x K) on {Lambda Phi^T}, rescale to feasibility: (Lambda W S, <Lambda, Psi>)."""
-    YQ = Y @ prep.Q
-    scale = jnp.maximum(1.0, jnp.max(_col_norms(YQ @ prep.Q.T), initial=0.0))
-    YQ = YQ / scale  # Lambda = YQ S^-1 W^T is feasible: ||Lambda phi_k|| = ||(YQ Q^T)_k|| <= 1
-    return YQ, jnp.sum(YQ * prep.B)
+def _dual_point(Y, Q, B):
+    """Project Y (D x K) on {Lambda Phi^T}, rescale to feasibility: (YQ, <Lambda, Psi>) with
+    Lambda = YQ S^-1 W^T."""
+    YQ = Y @ Q
+    scale = jnp.maximum(1.0, jnp.max(_col_norms(YQ @ Q.T), initial=0.0))
+    YQ = YQ / scale  # ||Lambda phi_k|| = ||(YQ Q^T)_k|| <= 1
+    return YQ, jnp.sum(YQ * B)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "check_every"))
-def _solve_prepared(prep: _Prepared, Phi, Psi, tol, res_rtol, rho, *, max_iter, check_every):
-    Q, B = prep.Q, prep.B
+def _admm(Q, B, s, psi_norm, tol, res_rtol, rho, max_iter, *, check_every):
+    """ADMM with periodic certificates in the working dtype: (V, YQ, n_iter)."""
     V0 = B @ Q.T  # minimum-Frobenius-norm fit: feasible, the first primal candidate
     D, K = V0.shape
     obj0 = jnp.sum(_col_norms(V0))
     rho = rho * K / jnp.maximum(obj0, jnp.finfo(V0.dtype).tiny)
-    res_max = res_rtol * jnp.linalg.norm(Psi)
 
     def proj(X):
         return X - (X @ Q - B) @ Q.T
 
-    def step(carry, _):
+    def step(_, carry):
         Z, U = carry
         V = proj(Z - U)
         Vh = _ALPHA * V + (1.0 - _ALPHA) * Z
         Z = _group_soft_threshold(Vh + U, 1.0 / rho)
-        return (Z, U + Vh - Z), None
+        return Z, U + Vh - Z
 
     def body(state):
         Z, U, it, _, best = state
         V_best, primal, YQ_best, dual = best
-        (Z, U), _ = jax.lax.scan(step, (Z, U), None, length=check_every)
-        it = it + check_every
-        YQ, d = _dual_point(rho * U, prep)
+        n = jnp.minimum(check_every, max_iter - it)  # never past max_iter
+        Z, U = jax.lax.fori_loop(0, n, step, (Z, U))
+        it = it + n
+        YQ, d = _dual_point(rho * U, Q, B)
         better = d > dual
         YQ_best, dual = jnp.where(better, YQ, YQ_best), jnp.maximum(d, dual)
         # Polish (the costly part of a check) only when Z's objective is near the dual bound.
         est = jnp.sum(_col_norms(Z))
         near = (est - dual <= 10.0 * tol * est) | (it >= max_iter)
-        V, p, res = jax.lax.cond(near, lambda: _polish(Z, prep),
-                                 lambda: (Z, jnp.asarray(jnp.inf, Z.dtype),
-                                          jnp.asarray(jnp.inf, Z.dtype)))
-        better = (res <= res_max) & (p < primal)
+        V, p, ok = jax.lax.cond(near, lambda: _polish(Z, Q, B, s, psi_norm, res_rtol),
+                                lambda: (Z, jnp.asarray(jnp.inf, Z.dtype), jnp.asarray(False)))
+        better = ok & (p < primal)
         V_best, primal = jnp.where(better, V, V_best), jnp.where(better, p, primal)
         done = primal - dual <= tol * primal
         return Z, U, it, done, (V_best, primal, YQ_best, dual)
 
     zero = jnp.zeros((), V0.dtype)
     best = (V0, obj0, jnp.zeros_like(B), zero)
-    init = (V0, jnp.zeros_like(V0), jnp.asarray(0), obj0 <= 0, best)  # obj0 = 0: V = 0 is optimal
-    Z, U, n_iter, done, (V, primal, YQ, dual) = jax.lax.while_loop(
+    init = (V0, jnp.zeros_like(V0), jnp.asarray(0, max_iter.dtype), obj0 <= 0, best)
+    _, _, n_iter, _, (V, _, YQ, _) = jax.lax.while_loop(
         lambda st: (~st[3]) & (st[2] < max_iter), body, init)
-    Lambda = (YQ * jnp.where(prep.s > 0, 1.0 / jnp.where(prep.s > 0, prep.s, 1.0), 0.0)) @ prep.Wt
-    residual = jnp.linalg.norm(V @ Phi - Psi)
-    n_nonzero = jnp.sum(jnp.any(V != 0, axis=0))
-    return ConstrainedResult(V, primal, dual, Lambda, primal - dual, residual, n_nonzero, n_iter,
-                             done)
+    return V, YQ, n_iter
+
+
+_admm_jit = jax.jit(_admm, static_argnames=("check_every",))
+
+
+@functools.partial(jax.jit, static_argnames=("check_every",))
+def _admm_vmap(Q, B, s, psi_norm, tol, res_rtol, rho, max_iter, *, check_every):
+    return jax.vmap(lambda q, b, s_, p: _admm(q, b, s_, p, tol, res_rtol, rho, max_iter,
+                                              check_every=check_every))(Q, B, s, psi_norm)
+
+
+def _certify(V, YQ, prep: _Prepared, tol: float, res_rtol: float):
+    """float64 certificate of scaled problems from the iterates ``V`` (..., D, K) and ``YQ``
+    (..., D, m); leading axes are a batch. Returns ``(V, Lambda, primal, dual, res_ok,
+    converged)`` as float64 / bool NumPy arrays."""
+    V = np.array(V, np.float64)  # a writable copy
+    YQ = np.asarray(YQ, np.float64)
+    Q, B, s = prep.Q, prep.B, prep.s
+    Qt = np.swapaxes(Q, -1, -2)
+    primal = np.sum(np.linalg.norm(V, axis=-2), axis=-1)
+    scale = np.maximum(1.0, np.max(np.linalg.norm(YQ @ Qt, axis=-2), axis=-1, initial=0.0))
+    YQ = YQ / scale[..., None, None]
+    dual = np.sum(YQ * B, axis=(-2, -1))
+    s_inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+    Lam = (YQ * s_inv[..., None, :]) @ prep.Wt
+    row_res = np.linalg.norm((V @ Q - B) * s[..., None, :], axis=(-2, -1))
+    res_ok = row_res <= res_rtol * (s[..., 0] * np.linalg.norm(V, axis=(-2, -1)) + prep.psi_norm)
+    converged = res_ok & (primal - dual <= tol * primal)
+    return V, Lam, primal, dual, res_ok, converged
+
+
+def _result(V, Lam, primal, dual, converged, n_iter, Phi, Psi, a, b) -> ConstrainedResult:
+    """Undo the scaling (``Phi = a Phi'``, ``Psi = b Psi'``: ``V = (b/a) V'``,
+    ``Lambda = Lambda' / a``) and package one result."""
+    primal, dual = float(primal), float(dual)
+    gap = primal - dual
+    rel_gap = gap / primal if primal > 0 else (0.0 if gap <= 0 else np.inf)
+    residual = float(np.linalg.norm(V @ Phi - Psi)) * b
+    r = b / a
+    wd = working_dtype()
+    return ConstrainedResult(
+        V=jnp.asarray((V * r).astype(wd)), primal=primal * r, dual=dual * r,
+        Lambda=jnp.asarray((Lam / a).astype(wd)), gap=gap * r, rel_gap=float(rel_gap),
+        residual=residual, n_nonzero=int(np.sum(np.any(V != 0, axis=0))), n_iter=int(n_iter),
+        converged=bool(converged))
 
 
 def _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every):
+    """Validate the options; returns ``(tol, res_rtol)`` with the dtype-scaled defaults."""
+    eps = float(np.finfo(working_dtype()).eps)
+    floor = TOL_FLOOR_EPS * eps
+    if tol is None:
+        tol = max(1e-6, floor)
     check_nonnegative("tol", tol)
+    if tol < floor:
+        raise ValueError(
+            f"tol={tol:g} is below what a {working_dtype().name} solve can certify "
+            f"(tol >= {floor:.1e} = {TOL_FLOOR_EPS:g} eps); "
+            + ("enable float64 (jax.config.update('jax_enable_x64', True)) or raise tol"
+               if working_dtype() != np.float64 else "raise tol"))
     check_positive_int("max_iter", max_iter)
     check_positive_int("check_every", check_every)
+    if res_rtol is None:
+        res_rtol = _RES_RTOL_EPS * eps
     check_nonnegative("res_rtol", res_rtol)
     if not (np.isfinite(rho) and rho > 0):
         raise ValueError(f"rho must be finite and > 0, got {rho!r}")
     if feas_rtol is not None:
         check_nonnegative("feas_rtol", feas_rtol)
+    return float(tol), float(res_rtol)
 
 
-def _check_feasible(prep: _Prepared, Psi, feas_rtol, where: str = ""):
-    lsq = np.asarray(prep.lsq_residual)
-    psi_norm = np.linalg.norm(np.asarray(Psi).reshape(lsq.shape + (-1,)), axis=-1)
+def _host_problem(Phi, Psi):
+    """float64 NumPy copies scaled to unit magnitude, their scales, and the input's eps."""
+    eps_data = float(np.finfo(np.result_type(Phi.dtype, Psi.dtype, np.float32)).eps)
+    Phi = np.asarray(Phi, np.float64)
+    Psi = np.asarray(Psi, np.float64)
+    axes = (-2, -1)
+    a, b = pow2_scale(Phi, axis=axes), pow2_scale(Psi, axis=axes)
+    return Phi / a, Psi / b, a, b, eps_data
+
+
+def _check_feasible(prep: _Prepared, feas_rtol, eps_data: float, where: str = ""):
+    lsq = np.atleast_1d(prep.lsq_residual)
+    psi_norm = np.atleast_1d(prep.psi_norm)
     if feas_rtol is None:
-        feas_rtol = float(np.sqrt(np.finfo(np.asarray(Psi).dtype).eps))
-    bad = np.flatnonzero(np.atleast_1d(lsq > feas_rtol * psi_norm))
+        feas_rtol = float(np.sqrt(eps_data))
+    bad = np.flatnonzero(lsq > feas_rtol * psi_norm)
     if bad.size:
         i = int(bad[0])
-        lsq_i, norm_i = float(np.atleast_1d(lsq)[i]), float(np.atleast_1d(psi_norm)[i])
         at = f" (batch item {i})" if where == "batch" else ""
         raise ValueError(
-            f"Psi is not in the row space of Phi{at}: no V satisfies V Phi = Psi; residual of the "
-            f"least-squares fit = {lsq_i:.3e} (relative {lsq_i / norm_i:.3e} > feas_rtol "
-            f"{feas_rtol:.1e})")
+            f"Psi is not in the row space of Phi{at}: no V satisfies V Phi = Psi; relative "
+            f"residual of the least-squares fit {lsq[i] / psi_norm[i]:.3e} > feas_rtol "
+            f"{feas_rtol:.1e}")
 
 
-def solve_constrained(Phi, Psi, *, tol: float = 1e-6, max_iter: int = 5000,
-                      res_rtol: float = 1e-10, rho: float = 0.15, feas_rtol: float | None = None,
-                      check_every: int = 10) -> ConstrainedResult:
+def _run_args(tol, res_rtol, rho, max_iter):
+    wd = working_dtype()
+    tol = tol - _TOL_MARGIN_EPS * np.finfo(wd).eps  # >= 0.9 tol above the floor
+    return (wd.type(tol), wd.type(res_rtol), wd.type(rho), np.asarray(max_iter, np.int32))
+
+
+def solve_constrained(Phi, Psi, *, tol: float | None = None, max_iter: int = 5000,
+                      res_rtol: float | None = None, rho: float = 0.15,
+                      feas_rtol: float | None = None, check_every: int = 10
+                      ) -> ConstrainedResult:
     r"""Solve :math:`\min_V \sum_k \|v_k\|_2` s.t. :math:`V\Phi = \Psi`, with a duality certificate.
 
     Args:
-      Phi: K x N features (row k is :math:`\phi_k^T`).
+      Phi: K x N features (row k is :math:`\phi_k^T`); any array-like
+        (:func:`vvjax._validate.as_array`), integers and booleans as floats.
       Psi: D x N targets; must lie in the row space of ``Phi``.
-      tol: relative duality gap at which to stop, ``primal - dual <= tol * primal``.
-      max_iter: ADMM iteration cap (``converged`` is False if reached).
-      res_rtol: stop only once ``||V Phi - Psi||_F <= res_rtol * ||Psi||_F`` (within the row space
-        of ``Phi``; the polish usually reaches machine precision).
+      tol: relative duality gap at which to stop, ``rel_gap = (primal - dual) / primal <= tol``;
+        ``None``: 1e-6 (float64) or the float32 floor 1.2e-5; must be ``>= TOL_FLOOR_EPS * eps``
+        of the working dtype.
+      max_iter: ADMM iteration cap (``converged`` is False if reached; never exceeded).
+      res_rtol: stop only once ``||(V Phi - Psi) P||_F <= res_rtol (||Phi||_2 ||V||_F +
+        ||Psi||_F)`` (``P``: projector on the row space of ``Phi``; the polish usually reaches a
+        few eps); ``None``: ``1000 eps`` of the working dtype.
       rho: ADMM penalty, relative to the problem scale ``K / sum_k ||v0_k||`` (``v0``: the
         minimum-norm fit). 0.1-0.3 works on Gaussian, post-ReLU and low-rank features.
       feas_rtol: ``Psi`` counts as fittable when its least-squares residual on the row space of
-        ``Phi`` is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)`` of the dtype.
+        ``Phi`` is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)`` of the inputs' dtype
+        (float64 for integer input).
       check_every: iterations between certificates (polish + dual point).
 
     Returns:
-      :class:`ConstrainedResult`; ``V`` is D x K with exact zeros, ``Lambda`` D x N.
+      :class:`ConstrainedResult`; ``V`` is D x K with exact zeros, ``Lambda`` D x N (JAX arrays in
+      the working dtype), certificate fields as Python scalars computed in float64.
 
     Raises:
-      ValueError: on bad shapes, NaN/inf entries, bad options, or if ``Psi`` is not in the row space
-        of ``Phi`` (no ``V`` fits).
+      ValueError: naming the argument, on bad shapes, NaN/inf entries, bad options, ``tol`` below
+        the dtype's floor, or if ``Psi`` is not in the row space of ``Phi`` (no ``V`` fits).
+      TypeError: naming the argument, for non-numeric input (see
+        :func:`vvjax._validate.as_array`).
 
     Examples:
       >>> import numpy as np
       >>> rng = np.random.default_rng(0)
       >>> res = solve_constrained(rng.standard_normal((30, 4)), rng.standard_normal((2, 4)))
-      >>> bool(res.converged), bool(res.gap <= 1e-6 * res.primal)
-      (True, True)
+      >>> res.converged, res.V.shape, res.n_nonzero <= 4 * 2  # rank(Phi) rank(Psi)
+      (True, (2, 30), True)
 
-    References: arXiv 2305.16534, Sec. 4 (constrained multi-task lasso; the theorem bounding the
-    sparsest solution by rank(Phi) * rank(Psi)).
+    References: arXiv 2305.16534 (constrained multi-task lasso, ``docs/paper.md`` §4.1; the
+    theorem bounding the sparsest solution by rank(Phi) * rank(Psi), §4.4); ADMM: Boyd et al.,
+    "Distributed optimization and statistical learning via the alternating direction method of
+    multipliers" (2011).
     """
-    _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every)
-    Phi, Psi = check_problem(Phi, Psi)
-    dtype = jnp.result_type(Phi.dtype, Psi.dtype, jnp.float32)
-    Phi, Psi = jnp.asarray(Phi, dtype), jnp.asarray(Psi, dtype)
-    prep = _prepare_jit(Phi, Psi)
-    _check_feasible(prep, Psi, feas_rtol)
-    return _solve_prepared(prep, Phi, Psi, tol, res_rtol, rho, max_iter=max_iter,
-                           check_every=check_every)
+    tol, res_rtol = _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every)
+    Phi, Psi = check_problem(Phi, Psi, to_jax=False)
+    Phi, Psi, a, b, eps_data = _host_problem(Phi, Psi)
+    prep = _prepare(Phi, Psi, eps_data)
+    _check_feasible(prep, feas_rtol, eps_data)
+    wd = working_dtype()
+    V, YQ, n_iter = _admm_jit(prep.Q.astype(wd), prep.B.astype(wd), prep.s.astype(wd),
+                              wd.type(prep.psi_norm), *_run_args(tol, res_rtol, rho, max_iter),
+                              check_every=check_every)
+    with blas_single_thread():
+        V, Lam, primal, dual, _, converged = _certify(V, YQ, prep, tol, res_rtol)
+        return _result(V, Lam, primal, dual, converged, n_iter, Phi, Psi, a.item(), b.item())
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "check_every"))
-def _solve_batch_vmap(prep, Phi, Psi, tol, res_rtol, rho, *, max_iter, check_every):
-    return jax.vmap(lambda p, a, b: _solve_prepared(p, a, b, tol, res_rtol, rho, max_iter=max_iter,
-                                                    check_every=check_every))(prep, Phi, Psi)
-
-
-def solve_constrained_batch(Phi, Psi, *, tol: float = 1e-6, max_iter: int = 5000,
-                            res_rtol: float = 1e-10, rho: float = 0.15,
+def solve_constrained_batch(Phi, Psi, *, tol: float | None = None, max_iter: int = 5000,
+                            res_rtol: float | None = None, rho: float = 0.15,
                             feas_rtol: float | None = None, check_every: int = 10,
                             method: str = "loop") -> ConstrainedResult:
     r""":func:`solve_constrained` over a batch of problems of one shape.
@@ -295,31 +406,39 @@ def solve_constrained_batch(Phi, Psi, *, tol: float = 1e-6, max_iter: int = 5000
         accelerators).
 
     Returns:
-      :class:`ConstrainedResult` with a leading batch axis on every field.
+      :class:`ConstrainedResult` with a leading batch axis on every field (``V``, ``Lambda``: JAX
+      arrays; the certificate fields: NumPy arrays).
 
     Raises:
-      ValueError: as :func:`solve_constrained`; an infeasible item is named by its batch index.
+      ValueError, TypeError: as :func:`solve_constrained`; an infeasible item is named by its batch
+        index.
 
-    References: arXiv 2305.16534, Sec. 4.
+    References: arXiv 2305.16534 (multi-task lasso); ``docs/paper.md`` §4.1.
     """
     check_choice("method", method, ("loop", "vmap"))
-    _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every)
-    Phi = as_array("Phi", Phi, ndim=3)
-    Psi = as_array("Psi", Psi, ndim=3)
+    tol, res_rtol = _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every)
+    Phi = as_array("Phi", Phi, ndim=3, to_jax=False)
+    Psi = as_array("Psi", Psi, ndim=3, to_jax=False)
     if Phi.shape[0] != Psi.shape[0] or Phi.shape[2] != Psi.shape[2]:
         raise ValueError(f"Phi (B x K x N) and Psi (B x D x N) must share B and N; got Phi "
                          f"{tuple(Phi.shape)} and Psi {tuple(Psi.shape)}")
-    dtype = jnp.result_type(Phi.dtype, Psi.dtype, jnp.float32)
-    Phi, Psi = jnp.asarray(Phi, dtype), jnp.asarray(Psi, dtype)
-    # One factorization per item: a vmapped QR + SVD of a large batch deadlocked in XLA:CPU
-    # (jaxlib 0.10.2, B=100 problems of 500 x 40), and per-item calls reuse _prepare_jit's compile.
-    preps = [_prepare_jit(Phi[i], Psi[i]) for i in range(Phi.shape[0])]
-    _check_feasible(_Prepared(*([None] * 4), jnp.stack([p.lsq_residual for p in preps])), Psi,
-                    feas_rtol, where="batch")
-    kw = {"max_iter": max_iter, "check_every": check_every}
+    Phi, Psi, a, b, eps_data = _host_problem(Phi, Psi)
+    prep = _prepare(Phi, Psi, eps_data)
+    _check_feasible(prep, feas_rtol, eps_data, where="batch")
+    wd = working_dtype()
+    args = _run_args(tol, res_rtol, rho, max_iter)
+    Qw, Bw, sw, pw = (prep.Q.astype(wd), prep.B.astype(wd), prep.s.astype(wd),
+                      prep.psi_norm.astype(wd))
     if method == "vmap":
-        prep = jax.tree.map(lambda *xs: jnp.stack(xs), *preps)
-        return _solve_batch_vmap(prep, Phi, Psi, tol, res_rtol, rho, **kw)
-    outs = [_solve_prepared(p, Phi[i], Psi[i], tol, res_rtol, rho, **kw)
-            for i, p in enumerate(preps)]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+        V, YQ, n_iter = _admm_vmap(Qw, Bw, sw, pw, *args, check_every=check_every)
+        V, YQ, n_iter = np.asarray(V), np.asarray(YQ), np.asarray(n_iter)
+    else:
+        outs = [_admm_jit(Qw[i], Bw[i], sw[i], pw[i], *args, check_every=check_every)
+                for i in range(Phi.shape[0])]
+        V, YQ, n_iter = (np.stack([np.asarray(o[j]) for o in outs]) for j in range(3))
+    with blas_single_thread():
+        V, Lam, primal, dual, _, converged = _certify(V, YQ, prep, tol, res_rtol)
+        res = [_result(V[i], Lam[i], primal[i], dual[i], converged[i], n_iter[i], Phi[i], Psi[i],
+                       float(a[i, 0, 0]), float(b[i, 0, 0])) for i in range(Phi.shape[0])]
+    return ConstrainedResult(*(jnp.stack(f) if isinstance(f[0], jax.Array) else np.asarray(f)
+                               for f in zip(*res, strict=True)))
