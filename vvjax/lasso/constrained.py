@@ -12,29 +12,33 @@ k = feature :math:`\phi_k^T`), ``Psi`` D x N (targets) and ``V`` D x K (columns 
 
 How it is solved. The data are first divided by powers of two (exact) so that their largest
 entries are of order one: norms and squares can then neither overflow nor underflow, whatever the
-data's magnitude. With the thin SVD :math:`\Phi = U S W^T` (LAPACK, float64, on the host; rank r
-by NumPy's ``matrix_rank`` rule ``s > max(K, N) eps s_max`` with ``eps`` of the input's dtype; no
-Gram matrix, so no squared condition number), the constraint reads :math:`V Q = B` with
-:math:`Q = U_r` (K x r, orthonormal) and :math:`B = \Psi W_r S_r^{-1}`, plus
-:math:`\Psi W_\perp = 0` (``Psi`` in the row space of ``Phi``; checked up front, a clear
-``ValueError`` otherwise). Then
+data's magnitude. With the thin SVD :math:`\Phi = U S W^T` (a Householder QR of ``Phi`` in plain
+XLA ops, then the SVD of the small triangular factor: backward stable, no Gram matrix, so no
+squared condition number; rank r by NumPy's ``matrix_rank`` rule ``s > max(K, N) eps s_max``),
+the constraint reads :math:`V Q = B` with :math:`Q = U_r` (K x r, orthonormal) and
+:math:`B = \Psi W_r S_r^{-1}`, plus :math:`\Psi W_\perp = 0` (``Psi`` in the row space of
+``Phi``; checked, a clear ``ValueError`` otherwise). Then
 
-* ADMM (over-relaxed, :math:`\alpha = 1.8`, jitted, in the working dtype: float64 when
-  ``jax_enable_x64`` is on, float32 otherwise) on :math:`V = Z`: the V-step is the projection
-  :math:`X - (X Q - B) Q^T` onto the affine set (cost 2 D K r), the Z-step a group soft-threshold
-  (exact zeros). The penalty :math:`\rho` is scaled to the problem (``rho * K / sum_k ||v0_k||``
-  with ``v0`` the minimum-Frobenius-norm fit), so the method is invariant to rescaling ``Phi`` or
-  ``Psi``.
+* ADMM (over-relaxed, :math:`\alpha = 1.8`) on :math:`V = Z`, jitted with the factorization
+  (one program per problem): the V-step is the projection :math:`X - (X Q - B) Q^T` onto the affine
+  set (cost 2 D K r), the Z-step a group soft-threshold (exact zeros). The penalty :math:`\rho` is
+  scaled to the problem (``rho * K / sum_k ||v0_k||`` with ``v0`` the minimum-Frobenius-norm fit),
+  so the method is invariant to rescaling ``Phi`` or ``Psi``.
 * Every ``check_every`` iterations, a certificate: the support of ``Z`` is *polished* by the
   minimum-norm correction that makes it fit exactly (only columns in the support change, so zeros
   stay exact), and the ADMM multiplier :math:`Y = \rho U` (which satisfies :math:`\|y_k\| \le 1`)
   is projected onto the normal space :math:`\{\Lambda \Phi^T\}` and rescaled to be dual feasible.
   Stop when ``primal - dual <= tol * primal`` and the residual test holds (below), or after
   ``max_iter`` iterations (never more).
-* The returned certificate is recomputed on the host in float64 from the returned ``V`` and dual
-  point (in any working dtype): ``primal`` :math:`=\sum_k\|v_k\|`, ``dual``
+* The returned certificate is recomputed on the host in float64 from the returned ``V``, the dual
+  point and the factors: ``primal`` :math:`=\sum_k\|v_k\|`, ``dual``
   :math:`=\langle\Lambda,\Psi\rangle` after rescaling :math:`\Lambda` to
-  :math:`\max_k \|\Lambda\phi_k\| \le 1` in float64, and ``converged`` from those numbers.
+  :math:`\max_k \|\Lambda\phi_k\| \le 1` (in the reduced coordinates, exact to rounding whatever
+  ``cond(Phi)``), and ``converged`` from those numbers.
+
+Precision. The factorization and ADMM run in the working dtype (float64 when ``jax_enable_x64``
+is on, float32 otherwise); the certificate is float64 either way. In float32 it certifies the
+problem within float32 rounding of the data.
 
 Weak duality makes the certificate rigorous: for every feasible ``V`` and every dual-feasible
 ``Lambda``, :math:`\sum_k \|v_k\| \ge \sum_k \langle v_k, \Lambda\phi_k \rangle
@@ -45,7 +49,8 @@ floating point it certifies the problem for ``Phi`` within the SVD's backward er
 space of ``Phi``), a normwise backward error, so ill-conditioned ``Phi`` is certified too.
 
 Tolerances and dtypes: every default scales with the working dtype's precision ``eps``
-(``res_rtol = 1e3 eps``, ``feas_rtol = sqrt(eps)`` of the input's dtype). The gap ``tol`` must be
+(``res_rtol = 1e3 eps``; ``feas_rtol = sqrt(eps)`` and the rank rule's ``eps``: the coarser of the
+inputs' and the working dtype's). The gap ``tol`` must be
 at least :data:`TOL_FLOOR_EPS` ``* eps``: float32 (``jax_enable_x64`` off) certifies gaps down to
 about 1e-5, so a smaller ``tol`` is refused with a ``ValueError`` naming ``tol`` (default ``tol``:
 1e-6 in float64, that floor in float32).
@@ -119,38 +124,76 @@ class ConstrainedResult(NamedTuple):
 
 
 class _Prepared(NamedTuple):
-    """Reduced problem (host float64, data scaled by ``a`` (Phi) and ``b`` (Psi)); leading axes
-    are a batch. ``m = min(K, N)`` columns, zeroed beyond the numerical rank."""
+    """Reduced problem of the data scaled by ``a`` (Phi) and ``b`` (Psi); leading axes are a
+    batch. ``m = min(K, N)`` columns, zeroed beyond the numerical rank."""
 
-    Q: np.ndarray  # K x m, orthonormal columns
-    B: np.ndarray  # D x m, Psi W S^-1
-    s: np.ndarray  # (m,) singular values
-    Wt: np.ndarray  # m x N right singular vectors (rows)
-    lsq_residual: np.ndarray  # ||Psi - Psi W_r W_r^T||_F (scaled): the part no V can fit
-    psi_norm: np.ndarray  # ||Psi||_F (scaled)
+    Q: jax.Array  # K x m, orthonormal columns
+    B: jax.Array  # D x m, Psi W S^-1
+    s: jax.Array  # (m,) singular values
+    Wt: jax.Array  # m x N right singular vectors (rows)
+    lsq_residual: jax.Array  # ||Psi - Psi W_r W_r^T||_F (scaled): the part no V can fit
+    psi_norm: jax.Array  # ||Psi||_F (scaled)
 
 
-def _prepare(Phi, Psi, eps_data: float) -> _Prepared:
-    """Thin SVD of Phi (float64 LAPACK; stacked problems: leading axes), rank by matrix_rank."""
-    K, N = Phi.shape[-2:]
-    with blas_single_thread():  # small factorizations: one thread is several times faster
-        if Phi.ndim == 2:
-            import scipy.linalg
+def _householder_qr(A):
+    """``A = Q R`` for a tall A (K x N, K >= N) by Householder reflections, in plain XLA ops.
 
-            try:
-                U, s, Wt = scipy.linalg.svd(Phi, full_matrices=False, check_finite=False)
-            except np.linalg.LinAlgError:  # gesdd did not converge: the slower, sturdier gesvd
-                U, s, Wt = scipy.linalg.svd(Phi, full_matrices=False, check_finite=False,
-                                            lapack_driver="gesvd")
-        else:
-            U, s, Wt = np.linalg.svd(Phi, full_matrices=False)
-        keep = s > max(K, N) * eps_data * s[..., :1]
-        Q = U * keep[..., None, :]
-        s_inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-        PsiW = Psi @ np.swapaxes(Wt, -1, -2)
-        B = PsiW * s_inv[..., None, :]
-        lsq = np.linalg.norm(Psi - (PsiW * keep[..., None, :]) @ Wt, axis=(-2, -1))
-    return _Prepared(Q, B, s * keep, Wt, lsq, np.linalg.norm(Psi, axis=(-2, -1)))
+    Backward stable (no Gram matrix, so no squared condition number) and free of LAPACK calls on
+    the K x N matrix: in a loop of small solves, LAPACK's threaded BLAS contends with XLA's threads
+    (a 500 x 40 SVD then took 20-500 ms instead of 0.5 ms on a busy 2-core machine).
+    """
+    K, N = A.shape
+    rows = jnp.arange(K)
+
+    def reflect(j, carry):
+        A, V = carry
+        x = jnp.where(rows >= j, A[:, j], 0.0)
+        alpha = -jnp.where(x[j] >= 0, 1.0, -1.0) * jnp.sqrt(jnp.sum(x * x))
+        v = x.at[j].add(-alpha)
+        nv = jnp.sqrt(jnp.sum(v * v))
+        v = jnp.where(nv > 0, v / jnp.where(nv > 0, nv, 1.0), 0.0)
+        return A - 2.0 * jnp.outer(v, v @ A), V.at[:, j].set(v)
+
+    R, V = jax.lax.fori_loop(0, N, reflect, (A, jnp.zeros_like(A)))
+
+    def apply(i, Q):
+        v = V[:, N - 1 - i]
+        return Q - 2.0 * jnp.outer(v, v @ Q)
+
+    return jax.lax.fori_loop(0, N, apply, jnp.eye(K, N, dtype=A.dtype)), jnp.triu(R[:N])
+
+
+def _prepare(Phi, Psi, rank_eps):
+    """Thin SVD ``Phi = U S W^T`` (Householder QR, then the SVD of the small triangular factor)
+    and the reduced problem; the rank by NumPy's matrix_rank rule ``s > max(K, N) eps s_max``."""
+    K, N = Phi.shape
+    if K >= N:
+        Qf, R = _householder_qr(Phi)  # Phi = Qf R
+        Ur, s, Wt = jnp.linalg.svd(R)
+        U = Qf @ Ur
+    else:
+        Qf, R = _householder_qr(Phi.T)  # Phi = R^T Qf^T
+        U, s, Vt = jnp.linalg.svd(R.T)
+        Wt = Vt @ Qf.T
+    keep = s > max(K, N) * rank_eps * s[0]
+    s_inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
+    PsiW = Psi @ Wt.T
+    lsq = jnp.linalg.norm(Psi - (PsiW * keep) @ Wt)
+    return _Prepared(U * keep, PsiW * s_inv, s * keep, Wt, lsq, jnp.linalg.norm(Psi))
+
+
+_prepare_jit = jax.jit(_prepare)
+
+
+@functools.cache
+def _prepare_vmap():
+    """Batched factorization (a batch of small problems; jitted once per process)."""
+    return jax.jit(jax.vmap(_prepare, in_axes=(0, 0, None)))
+
+
+def _host(prep: _Prepared) -> _Prepared:
+    """float64 NumPy copy for the certificate."""
+    return _Prepared(*(np.asarray(x, np.float64) for x in prep))
 
 
 def _col_norms(X):
@@ -234,6 +277,14 @@ _admm_jit = jax.jit(_admm, static_argnames=("check_every",))
 
 
 @functools.partial(jax.jit, static_argnames=("check_every",))
+def _prepare_and_solve(Phi, Psi, rank_eps, tol, res_rtol, rho, max_iter, *, check_every):
+    """Factorization and ADMM in one program (one dispatch, one wait per problem)."""
+    prep = _prepare(Phi, Psi, rank_eps)
+    return prep, *_admm(prep.Q, prep.B, prep.s, prep.psi_norm, tol, res_rtol, rho, max_iter,
+                        check_every=check_every)
+
+
+@functools.partial(jax.jit, static_argnames=("check_every",))
 def _admm_vmap(Q, B, s, psi_norm, tol, res_rtol, rho, max_iter, *, check_every):
     return jax.vmap(lambda q, b, s_, p: _admm(q, b, s_, p, tol, res_rtol, rho, max_iter,
                                               check_every=check_every))(Q, B, s, psi_norm)
@@ -301,20 +352,23 @@ def _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every):
 
 
 def _host_problem(Phi, Psi):
-    """float64 NumPy copies scaled to unit magnitude, their scales, and the input's eps."""
-    eps_data = float(np.finfo(np.result_type(Phi.dtype, Psi.dtype, np.float32)).eps)
+    """The data scaled to unit magnitude by powers of two (float64 NumPy), the scales, and the
+    eps of the rank rule: that of the inputs' dtype or of the working dtype, whichever is
+    coarser (the factorization runs in the working dtype)."""
+    eps = max(float(np.finfo(np.result_type(Phi.dtype, Psi.dtype, np.float32)).eps),
+              float(np.finfo(working_dtype()).eps))
     Phi = np.asarray(Phi, np.float64)
     Psi = np.asarray(Psi, np.float64)
     axes = (-2, -1)
     a, b = pow2_scale(Phi, axis=axes), pow2_scale(Psi, axis=axes)
-    return Phi / a, Psi / b, a, b, eps_data
+    return Phi / a, Psi / b, a, b, eps
 
 
-def _check_feasible(prep: _Prepared, feas_rtol, eps_data: float, where: str = ""):
-    lsq = np.atleast_1d(prep.lsq_residual)
-    psi_norm = np.atleast_1d(prep.psi_norm)
+def _check_feasible(prep: _Prepared, feas_rtol, eps: float, where: str = ""):
+    lsq = np.atleast_1d(np.asarray(prep.lsq_residual, np.float64))
+    psi_norm = np.atleast_1d(np.asarray(prep.psi_norm, np.float64))
     if feas_rtol is None:
-        feas_rtol = float(np.sqrt(eps_data))
+        feas_rtol = float(np.sqrt(eps))
     bad = np.flatnonzero(lsq > feas_rtol * psi_norm)
     if bad.size:
         i = int(bad[0])
@@ -351,8 +405,8 @@ def solve_constrained(Phi, Psi, *, tol: float | None = None, max_iter: int = 500
       rho: ADMM penalty, relative to the problem scale ``K / sum_k ||v0_k||`` (``v0``: the
         minimum-norm fit). 0.1-0.3 works on Gaussian, post-ReLU and low-rank features.
       feas_rtol: ``Psi`` counts as fittable when its least-squares residual on the row space of
-        ``Phi`` is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)`` of the inputs' dtype
-        (float64 for integer input).
+        ``Phi`` is ``<= feas_rtol * ||Psi||_F``; ``None``: ``sqrt(eps)``, ``eps`` of the inputs'
+        dtype (float64 for integers) or of the working dtype, whichever is coarser.
       check_every: iterations between certificates (polish + dual point).
 
     Returns:
@@ -379,15 +433,14 @@ def solve_constrained(Phi, Psi, *, tol: float | None = None, max_iter: int = 500
     """
     tol, res_rtol = _check_options(tol, max_iter, res_rtol, rho, feas_rtol, check_every)
     Phi, Psi = check_problem(Phi, Psi, to_jax=False)
-    Phi, Psi, a, b, eps_data = _host_problem(Phi, Psi)
-    prep = _prepare(Phi, Psi, eps_data)
-    _check_feasible(prep, feas_rtol, eps_data)
+    Phi, Psi, a, b, eps = _host_problem(Phi, Psi)
     wd = working_dtype()
-    V, YQ, n_iter = _admm_jit(prep.Q.astype(wd), prep.B.astype(wd), prep.s.astype(wd),
-                              wd.type(prep.psi_norm), *_run_args(tol, res_rtol, rho, max_iter),
-                              check_every=check_every)
+    prep, V, YQ, n_iter = _prepare_and_solve(
+        Phi.astype(wd), Psi.astype(wd), wd.type(eps), *_run_args(tol, res_rtol, rho, max_iter),
+        check_every=check_every)
+    _check_feasible(prep, feas_rtol, eps)  # (an infeasible Psi's projection was solved: discarded)
     with blas_single_thread():
-        V, Lam, primal, dual, _, converged = _certify(V, YQ, prep, tol, res_rtol)
+        V, Lam, primal, dual, _, converged = _certify(V, YQ, _host(prep), tol, res_rtol)
         return _result(V, Lam, primal, dual, converged, n_iter, Phi, Psi, a.item(), b.item())
 
 
@@ -422,22 +475,25 @@ def solve_constrained_batch(Phi, Psi, *, tol: float | None = None, max_iter: int
     if Phi.shape[0] != Psi.shape[0] or Phi.shape[2] != Psi.shape[2]:
         raise ValueError(f"Phi (B x K x N) and Psi (B x D x N) must share B and N; got Phi "
                          f"{tuple(Phi.shape)} and Psi {tuple(Psi.shape)}")
-    Phi, Psi, a, b, eps_data = _host_problem(Phi, Psi)
-    prep = _prepare(Phi, Psi, eps_data)
-    _check_feasible(prep, feas_rtol, eps_data, where="batch")
+    Phi, Psi, a, b, eps = _host_problem(Phi, Psi)
     wd = working_dtype()
+    # One factorization per item: a vmapped factorization of a large batch deadlocked in XLA:CPU
+    # (jaxlib 0.10.2, B=100 problems of 500 x 40), and per-item calls reuse one compile.
+    preps = [_prepare_jit(jnp.asarray(Phi[i], wd), jnp.asarray(Psi[i], wd), wd.type(eps))
+             for i in range(Phi.shape[0])]
+    prep = _Prepared(*(jnp.stack(f) for f in zip(*preps, strict=True)))
+    _check_feasible(prep, feas_rtol, eps, where="batch")
     args = _run_args(tol, res_rtol, rho, max_iter)
-    Qw, Bw, sw, pw = (prep.Q.astype(wd), prep.B.astype(wd), prep.s.astype(wd),
-                      prep.psi_norm.astype(wd))
     if method == "vmap":
-        V, YQ, n_iter = _admm_vmap(Qw, Bw, sw, pw, *args, check_every=check_every)
+        V, YQ, n_iter = _admm_vmap(prep.Q, prep.B, prep.s, prep.psi_norm, *args,
+                                   check_every=check_every)
         V, YQ, n_iter = np.asarray(V), np.asarray(YQ), np.asarray(n_iter)
-    else:
-        outs = [_admm_jit(Qw[i], Bw[i], sw[i], pw[i], *args, check_every=check_every)
-                for i in range(Phi.shape[0])]
+    else:  # the CPU default: one jitted solve per item, dispatched without waiting
+        outs = [_admm_jit(p.Q, p.B, p.s, p.psi_norm, *args, check_every=check_every)
+                for p in preps]
         V, YQ, n_iter = (np.stack([np.asarray(o[j]) for o in outs]) for j in range(3))
     with blas_single_thread():
-        V, Lam, primal, dual, _, converged = _certify(V, YQ, prep, tol, res_rtol)
+        V, Lam, primal, dual, _, converged = _certify(V, YQ, _host(prep), tol, res_rtol)
         res = [_result(V[i], Lam[i], primal[i], dual[i], converged[i], n_iter[i], Phi[i], Psi[i],
                        float(a[i, 0, 0]), float(b[i, 0, 0])) for i in range(Phi.shape[0])]
     return ConstrainedResult(*(jnp.stack(f) if isinstance(f[0], jax.Array) else np.asarray(f)

@@ -24,6 +24,7 @@ size of the smallest support on which the restricted problem still attains the g
 import itertools
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 from vvjax._validate import as_array, check_nonnegative, check_positive_int
@@ -253,7 +254,7 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float | None = None, max_k: int = 20,
     if K > max_k:
         raise ValueError(f"Phi has K = {K} rows; the exhaustive search visits 2^K supports and is "
                          f"limited to K <= max_k = {max_k}")
-    Phi, Psi, a, b, eps_data = _c._host_problem(Phi, Psi)
+    Phi, Psi, a, b, eps = _c._host_problem(Phi, Psi)
     a, b = a.item(), b.item()
     full = _c.solve_constrained(Phi, Psi, tol=tol / 100, max_iter=max(max_iter, 5000),
                                 feas_rtol=feas_rtol)
@@ -263,18 +264,22 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float | None = None, max_k: int = 20,
     if f_star == 0.0:
         return BruteForceResult(0, 0.0, np.zeros((Psi.shape[0], K)), ())
     if feas_rtol is None:
-        feas_rtol = float(np.sqrt(eps_data))
+        feas_rtol = float(np.sqrt(eps))
     target = (1.0 + tol) * f_star
     _, rank_psi = _range_basis(Psi, None)
     res_rtol = _c._RES_RTOL_EPS * float(np.finfo(working_dtype()).eps)
     wd = working_dtype()
 
+    prep_fn = _c._prepare_vmap()
+    Psi_b = jnp.broadcast_to(jnp.asarray(Psi, wd), (_CHUNK,) + Psi.shape)
+
     def solve(prep, n_iter):
+        """Restricted solves (a batch, or one problem) decided from their float64 certificates."""
         args = _c._run_args(tol / 10, res_rtol, 0.15, n_iter)
-        cast = [x.astype(wd) for x in (prep.Q, prep.B, prep.s, prep.psi_norm)]
         fn = _c._admm_vmap if prep.Q.ndim == 3 else _c._admm_jit
-        V, YQ, _ = fn(*cast, *args, check_every=10)
-        V, _, primal, dual, res_ok, conv = _c._certify(V, YQ, prep, tol / 10, res_rtol)
+        V, YQ, _ = fn(prep.Q, prep.B, prep.s, prep.psi_norm, *args, check_every=10)
+        V, _, primal, dual, res_ok, conv = _c._certify(V, YQ, _c._host(prep), tol / 10,
+                                                       res_rtol)
         attain = res_ok & (primal <= target)
         refuted = (conv & (primal > target)) | (dual > target)
         return V, primal, attain, refuted
@@ -288,9 +293,9 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float | None = None, max_k: int = 20,
             m = masks[start:start + _CHUNK]
             n = len(m)
             m = np.concatenate([m, np.repeat(m[-1:], _CHUNK - n, axis=0)])  # pad: fixed batch shape
-            Phi_b = Phi[None] * m[:, :, None]
-            prep = _c._prepare(Phi_b, np.broadcast_to(Psi, (_CHUNK,) + Psi.shape), eps_data)
-            feasible = prep.lsq_residual <= feas_rtol * prep.psi_norm
+            Phi_b = jnp.asarray(Phi[None] * m[:, :, None], wd)
+            prep = prep_fn(Phi_b, Psi_b, wd.type(eps))
+            feasible = np.array(prep.lsq_residual <= feas_rtol * prep.psi_norm)
             feasible[n:] = False
             if not feasible.any():
                 continue
@@ -298,7 +303,7 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float | None = None, max_k: int = 20,
             V, primal, attain, refuted = solve(prep, max_iter)
             attain &= feasible
             for i in np.flatnonzero(feasible & ~attain & ~refuted):  # undecided: retry alone
-                p_i = _c._Prepared(*(f[i] for f in prep))
+                p_i = _c._Prepared(*(f[i] for f in prep))  # one problem: the unbatched solve
                 V[i], primal[i], attain[i], refuted[i] = solve(p_i, _RETRY_FACTOR * max_iter)
                 if not (attain[i] or refuted[i]):
                     raise RuntimeError(

@@ -137,8 +137,9 @@ class LassoBoundsConfig:
     """Tolerance of the solver's check that Psi lies in row(Phi) (true here by construction);
     ``None``: the solver's default, ``sqrt(eps)``."""
     batch_method: str = "loop"
-    """``loop``: a Python loop of jitted :func:`vvjax.lasso.solve_constrained` calls (fastest on
-    CPU); ``vmap``: ``solve_constrained_batch(method="vmap")``, one batched program (for GPUs)."""
+    """``method`` of :func:`vvjax.lasso.solve_constrained_batch`: ``loop`` (one jitted solve per
+    trial, dispatched without waiting; fastest on CPU) or ``vmap`` (one batched program, for
+    GPUs)."""
     count_rtol: float = lasso.DEFAULT_RTOL
     """A column counts as nonzero when ``||v_k|| > count_rtol * max_j ||v_j||``."""
     sparsify_rtol: Optional[float] = None  # noqa: UP045
@@ -217,11 +218,8 @@ def _solve(Phi, Psi, cfg: LassoBoundsConfig):
     kw: dict[str, Any] = {"tol": cfg.tol, "feas_rtol": cfg.feas_rtol}
     if cfg.max_iter is not None:
         kw["max_iter"] = cfg.max_iter
-    if cfg.batch_method == "vmap":
-        res = lasso.solve_constrained_batch(Phi, Psi, method="vmap", **kw)
-        return {f: np.asarray(getattr(res, f)) for f in res._fields}
-    per = [lasso.solve_constrained(Phi[t], Psi[t], **kw) for t in range(Phi.shape[0])]
-    return {f: np.stack([np.asarray(getattr(r, f)) for r in per]) for f in per[0]._fields}
+    res = lasso.solve_constrained_batch(Phi, Psi, method=cfg.batch_method, **kw)
+    return {f: np.asarray(getattr(res, f)) for f in res._fields}
 
 
 def _count_stats(counts, lower, upper, *, histogram: bool) -> dict[str, Any]:
