@@ -310,18 +310,21 @@ def _certify(V, YQ, prep: _Prepared, tol: float, res_rtol: float):
     return V, Lam, primal, dual, res_ok, converged
 
 
-def _result(V, Lam, primal, dual, converged, n_iter, Phi, Psi, a, b) -> ConstrainedResult:
+def _result(V, Lam, primal, dual, converged, n_iter, Phi, Psi, a, b, *, to_jax: bool = True
+            ) -> ConstrainedResult:
     """Undo the scaling (``Phi = a Phi'``, ``Psi = b Psi'``: ``V = (b/a) V'``,
-    ``Lambda = Lambda' / a``) and package one result."""
+    ``Lambda = Lambda' / a``) and package one result (``to_jax=False``: V and Lambda as NumPy
+    arrays in the working dtype, for stacking)."""
     primal, dual = float(primal), float(dual)
     gap = primal - dual
     rel_gap = gap / primal if primal > 0 else (0.0 if gap <= 0 else np.inf)
     residual = float(np.linalg.norm(V @ Phi - Psi)) * b
     r = b / a
     wd = working_dtype()
+    conv = jnp.asarray if to_jax else np.asarray
     return ConstrainedResult(
-        V=jnp.asarray((V * r).astype(wd)), primal=primal * r, dual=dual * r,
-        Lambda=jnp.asarray((Lam / a).astype(wd)), gap=gap * r, rel_gap=float(rel_gap),
+        V=conv((V * r).astype(wd)), primal=primal * r, dual=dual * r,
+        Lambda=conv((Lam / a).astype(wd)), gap=gap * r, rel_gap=float(rel_gap),
         residual=residual, n_nonzero=int(np.sum(np.any(V != 0, axis=0))), n_iter=int(n_iter),
         converged=bool(converged))
 
@@ -477,24 +480,33 @@ def solve_constrained_batch(Phi, Psi, *, tol: float | None = None, max_iter: int
                          f"{tuple(Phi.shape)} and Psi {tuple(Psi.shape)}")
     Phi, Psi, a, b, eps = _host_problem(Phi, Psi)
     wd = working_dtype()
-    # One factorization per item: a vmapped factorization of a large batch deadlocked in XLA:CPU
-    # (jaxlib 0.10.2, B=100 problems of 500 x 40), and per-item calls reuse one compile.
-    preps = [_prepare_jit(jnp.asarray(Phi[i], wd), jnp.asarray(Psi[i], wd), wd.type(eps))
-             for i in range(Phi.shape[0])]
-    prep = _Prepared(*(jnp.stack(f) for f in zip(*preps, strict=True)))
-    _check_feasible(prep, feas_rtol, eps, where="batch")
     args = _run_args(tol, res_rtol, rho, max_iter)
+    Phi_w, Psi_w, e = Phi.astype(wd), Psi.astype(wd), wd.type(eps)
     if method == "vmap":
-        V, YQ, n_iter = _admm_vmap(prep.Q, prep.B, prep.s, prep.psi_norm, *args,
-                                   check_every=check_every)
-        V, YQ, n_iter = np.asarray(V), np.asarray(YQ), np.asarray(n_iter)
-    else:  # the CPU default: one jitted solve per item, dispatched without waiting
-        outs = [_admm_jit(p.Q, p.B, p.s, p.psi_norm, *args, check_every=check_every)
-                for p in preps]
-        V, YQ, n_iter = (np.stack([np.asarray(o[j]) for o in outs]) for j in range(3))
+        # One factorization per item: a vmapped factorization of a large batch deadlocked in
+        # XLA:CPU (jaxlib 0.10.2, B=100 problems of 500 x 40); per-item calls reuse one compile.
+        preps = [_prepare_jit(Phi_w[i], Psi_w[i], e) for i in range(Phi.shape[0])]
+
+        def stacked(field):
+            return jnp.asarray(np.stack([np.asarray(getattr(p, field)) for p in preps]))
+
+        V, YQ, n_iter = _admm_vmap(stacked("Q"), stacked("B"), stacked("s"), stacked("psi_norm"),
+                                   *args, check_every=check_every)
+    else:  # the CPU default: the single-problem program per item, dispatched without waiting
+        outs = [_prepare_and_solve(Phi_w[i], Psi_w[i], e, *args, check_every=check_every)
+                for i in range(Phi.shape[0])]
+        preps = [o[0] for o in outs]
+        V, YQ, n_iter = ([o[j] for o in outs] for j in (1, 2, 3))
+    # stacked on the host (a jnp.stack of B arrays compiles a B-ary program on first use)
+    prep = _Prepared(*(np.stack([np.asarray(x, np.float64) for x in f])
+                       for f in zip(*preps, strict=True)))
+    _check_feasible(prep, feas_rtol, eps, where="batch")
+    V, YQ, n_iter = (np.stack([np.asarray(x) for x in f]) if isinstance(f, list)
+                     else np.asarray(f) for f in (V, YQ, n_iter))
     with blas_single_thread():
-        V, Lam, primal, dual, _, converged = _certify(V, YQ, _host(prep), tol, res_rtol)
+        V, Lam, primal, dual, _, converged = _certify(V, YQ, prep, tol, res_rtol)
         res = [_result(V[i], Lam[i], primal[i], dual[i], converged[i], n_iter[i], Phi[i], Psi[i],
-                       float(a[i, 0, 0]), float(b[i, 0, 0])) for i in range(Phi.shape[0])]
-    return ConstrainedResult(*(jnp.stack(f) if isinstance(f[0], jax.Array) else np.asarray(f)
-                               for f in zip(*res, strict=True)))
+                       float(a[i, 0, 0]), float(b[i, 0, 0]), to_jax=False)
+               for i in range(Phi.shape[0])]
+    return ConstrainedResult(*(jnp.asarray(np.stack(f)) if isinstance(f[0], np.ndarray)
+                               else np.asarray(f) for f in zip(*res, strict=True)))
