@@ -77,7 +77,7 @@ _POLISH_EPOCHS = 50  # once polishing is on, at most this many BCD epochs betwee
 _STALE_ROUNDS = 10  # progress guard: stop after this many outer rounds without a 1 % gap decrease
 _KERNEL_FLOOR_EPS = 50.0  # the kernel's own gap test floor, in kernel eps times P(0)
 _SAFE_EXP = 200  # Gram diagonal and ||Psi||^2/(2N) within [2^-200, 2^200]: no rescaling needed
-TOL_FLOOR = 10 * float(np.finfo(np.float64).eps)
+_TOL_FLOOR = 10 * float(np.finfo(np.float64).eps)
 """Smallest ``tol`` accepted (the certificate is float64; below this its rounding decides):
 2.2e-15."""
 
@@ -604,9 +604,9 @@ def _check_lam(lam, name: str = "lam"):
 def _check_tol(tol):
     if not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    if tol < TOL_FLOOR:
+    if tol < _TOL_FLOOR:
         raise ValueError(f"tol={tol:g} is below what a float64 certificate can resolve "
-                         f"(tol >= {TOL_FLOOR:.1e})")
+                         f"(tol >= {_TOL_FLOOR:.1e})")
     return float(tol)
 
 
