@@ -9,11 +9,8 @@ lower bound rank(Phi) and at the upper bound rank(Phi) rank(Psi). The authors dr
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["count_histograms_figure", "save_figure"]
 

@@ -23,19 +23,20 @@ deterministic lower bound rank(Psi) is recorded too. Counts use a *relative* thr
 """
 
 import contextlib
-import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from vvjax import analysis, lasso, results
-from vvjax.runs._job import run_job
+from vvjax._config import Rule, above, at_least, one_of, validate
+from vvjax.runs._job import PRECISIONS, run_job
 
 __all__ = [
     "RandomPanelsConfig",
@@ -82,6 +83,9 @@ PAPER_REFERENCE: dict[str, dict[str, dict[str, Any]]] = {
 authors drew, with their "+1" plotting offset on the upper one)."""
 
 
+_POSITIVE_INTS = Rule(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1")
+
+
 @dataclass
 class RandomPanelsConfig:
     """Fig. 3: Phi (K x N) and Psi (D x N) i.i.d. N(0, 1), one panel per N."""
@@ -89,6 +93,9 @@ class RandomPanelsConfig:
     d_out: int = 10
     k: int = 500
     n_values: list[int] = field(default_factory=lambda: [10, 20, 30, 40])
+
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "k": at_least(1),
+                                        "n_values": _POSITIVE_INTS}
 
 
 @dataclass
@@ -102,6 +109,9 @@ class RankPanelsConfig:
     authors_psi_rows: bool = False
     """``True``: A has r rows, as in the authors' code (PAPER.md Sec. 8), not D as titled."""
 
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "n": at_least(1),
+                                        "k": at_least(1), "ranks": _POSITIVE_INTS}
+
 
 @dataclass
 class BruteForcePanelsConfig:
@@ -110,6 +120,9 @@ class BruteForcePanelsConfig:
     d_out: int = 2
     n: int = 3
     k_values: list[int] = field(default_factory=lambda: [7, 8, 9, 10, 11])
+
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "n": at_least(1),
+                                        "k_values": _POSITIVE_INTS}
 
 
 @dataclass
@@ -146,7 +159,14 @@ class LassoBoundsConfig:
     """``rtol`` passed to :func:`vvjax.lasso.sparsify`; ``None``: its default."""
     rank_rtol: Optional[float] = None  # noqa: UP045
     """Numerical-rank tolerance for the bounds; ``None``: ``max(shape) * eps``."""
-    figures: bool = True
+    figures: bool = field(default=True, compare=False)  # compare=False: not in the config hash
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "precision": one_of(PRECISIONS), "figure": one_of(FIGURES), "trials": at_least(1),
+        "tol": above(0), "max_iter": at_least(1), "feas_rtol": above(0),
+        "batch_method": one_of(("loop", "vmap")), "count_rtol": at_least(0),
+        "sparsify_rtol": above(0), "rank_rtol": above(0),
+    }
 
 
 # ----------------------------------------------------------------------------- problem generators
@@ -358,7 +378,8 @@ def _body(cfg: LassoBoundsConfig, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path) -> dict[str, Any]:
+def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path, *,
+                     on_start: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Run (or resume) one multi-task-lasso histogram figure into ``out_dir``; returns its metrics.
 
     Writes ``arrays.npz`` (per panel ``<panel>/solver_counts``, ``sparsified_counts``,
@@ -368,16 +389,16 @@ def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path) -> dict[str, A
     [rank(Phi), rank(Phi) rank(Psi)], the mean objective, the largest relative gap and residual, the
     paper's reported ranges (``paper``) and timings; plus wall time, config, seed and provenance.
 
+    The whole config is checked first (:func:`vvjax.runs.validate`), before any work;
+    ``on_start``: see :func:`vvjax.runs.run_job`.
+
     Raises:
-      ValueError: on an unknown ``cfg.figure`` or fewer than one trial.
+      TypeError: ``cfg`` is not a :class:`LassoBoundsConfig`.
+      ConfigError: a bad key or value, e.g. an unknown ``figure`` or ``trials < 1`` (the message
+        names the key).
+      vvjax.results.JobError: ``out_dir`` holds another finished config or is in use.
     """
     if not isinstance(cfg, LassoBoundsConfig):
         raise TypeError(f"cfg must be a LassoBoundsConfig, got {type(cfg).__name__}")
-    if cfg.figure not in FIGURES:
-        raise ValueError(f"figure must be one of {FIGURES}, got {cfg.figure!r}")
-    if cfg.batch_method not in ("loop", "vmap"):
-        raise ValueError(f"batch_method must be 'loop' or 'vmap', got {cfg.batch_method!r}")
-    if cfg.trials < 1:
-        raise ValueError(f"trials must be >= 1, got {cfg.trials}")
-    cfg = dataclasses.replace(cfg)
-    return run_job(cfg, out_dir, _body, task="lasso_bounds")
+    cfg = validate(cfg)
+    return run_job(cfg, out_dir, _body, task="lasso_bounds", on_start=on_start)
