@@ -178,8 +178,9 @@ def _prepare(Phi, Psi, rank_eps):
     keep = s > max(K, N) * rank_eps * s[0]
     s_inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
     PsiW = Psi @ Wt.T
-    lsq = jnp.linalg.norm(Psi - (PsiW * keep) @ Wt)
-    return _Prepared(U * keep, PsiW * s_inv, s * keep, Wt, lsq, jnp.linalg.norm(Psi))
+    lsq = jnp.linalg.norm(Psi - (PsiW * keep[None, :]) @ Wt)
+    return _Prepared(U * keep[None, :], PsiW * s_inv[None, :], s * keep, Wt, lsq,
+                     jnp.linalg.norm(Psi))
 
 
 _prepare_jit = jax.jit(_prepare)
@@ -202,7 +203,7 @@ def _col_norms(X):
 
 def _group_soft_threshold(X, t):
     n = _col_norms(X)
-    return X * jnp.maximum(1.0 - t / jnp.maximum(n, jnp.finfo(X.dtype).tiny), 0.0)
+    return X * jnp.maximum(1.0 - t / jnp.maximum(n, jnp.finfo(X.dtype).tiny), 0.0)[None, :]
 
 
 def _polish(Z, Q, B, s, psi_norm, res_rtol):
@@ -214,8 +215,8 @@ def _polish(Z, Q, B, s, psi_norm, res_rtol):
     e, E = jnp.linalg.eigh(Qs.T @ Qs)
     cut = 10.0 * Q.shape[0] * eps * jnp.max(e, initial=0.0)
     e_inv = jnp.where(e > cut, 1.0 / jnp.where(e > 0, e, 1.0), 0.0)
-    V = Z - ((R @ E) * e_inv) @ E.T @ Qs.T  # columns outside the support stay exactly zero
-    res = jnp.linalg.norm((V @ Q - B) * s)
+    V = Z - ((R @ E) * e_inv[None, :]) @ E.T @ Qs.T  # columns outside the support stay zero
+    res = jnp.linalg.norm((V @ Q - B) * s[None, :])
     ok = res <= res_rtol * (s[0] * jnp.linalg.norm(V) + psi_norm)
     return V, jnp.sum(_col_norms(V)), ok
 

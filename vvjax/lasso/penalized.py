@@ -261,7 +261,7 @@ def _anderson_weights(U, MU):
     A = 0.5 * (A + jnp.swapaxes(A, 1, 2))
     tr = jnp.trace(A, axis1=1, axis2=2)
     A = A + ((1e-10 * tr + jnp.finfo(A.dtype).tiny)[:, None, None]
-             * jnp.eye(A.shape[-1], dtype=A.dtype))
+             * jnp.eye(A.shape[-1], dtype=A.dtype)[None])
     z = _spd_solve_ones(A)
     return z / jnp.sum(z, axis=1, keepdims=True)
 
