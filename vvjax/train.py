@@ -502,7 +502,7 @@ def _check_data(X, Y, model, loss):
     X = jnp.asarray(X, dtype)
     N = X.shape[0]
     if loss == "cross_entropy":
-        Y = as_array("Y", Y, ndim=1)
+        Y = as_array("Y", Y, ndim=1, keep_int=True)
         if not (jnp.issubdtype(Y.dtype, jnp.integer) or jnp.issubdtype(Y.dtype, jnp.bool_)):
             raise ValueError(f"Y must hold integer class labels for loss='cross_entropy', got "
                              f"dtype {Y.dtype}")
@@ -518,7 +518,7 @@ def _check_data(X, Y, model, loss):
                              f"{model.d_out}), got {tuple(Y.shape)}")
         Y = jnp.asarray(Y, dtype)
     else:  # a callable loss: any target array with one row per sample
-        Y = as_array("Y", Y)
+        Y = as_array("Y", Y, keep_int=True)
         Y = jnp.asarray(Y, dtype) if jnp.issubdtype(Y.dtype, jnp.floating) else Y
     if Y.ndim == 0 or Y.shape[0] != N:
         raise ValueError(f"X and Y must have the same number of rows N, got X {tuple(X.shape)}, "
