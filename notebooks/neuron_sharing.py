@@ -84,11 +84,12 @@ assert np.isclose(norms.weight_decay_penalty(Wb, bb, Vb), norms.vv_norm(p.W, p.b
 # %% [markdown]
 # ## Sweeping the regularization strength
 #
-# `train.fit_batch` trains one network per λ from the paper's initialisation, as vmapped programs
-# (on the CPU one per core, side by side). Larger λ prunes faster and further, and once the count
-# has settled the survivors serve both outputs. Small λ are still pruning after 300k steps (in a
-# full run at 300k steps: 58 active at λ=1e-5, 12 at 3.7e-5, 7 or 8 from 7e-5 on, all shared from
-# 3.7e-5 on); the paper's λ=5e-5 needed about 220k steps to settle.
+# `train.fit_batch` trains one network per λ from the paper's initialisation (on the CPU one
+# program per member, one thread per core; the numbers do not depend on the machine). Larger λ
+# prunes faster and further, and once the count has settled the survivors serve both outputs.
+# Small λ are still pruning after 300k steps (in a full run at 300k steps: 58 active at λ=1e-5,
+# 12 at 3.7e-5, 7 or 8 from 7e-5 on, all shared from 3.7e-5 on); the paper's λ=5e-5 needed about
+# 220k steps to settle.
 
 # %%
 paper = data.paper_neuron_sharing()
@@ -96,7 +97,7 @@ lams = np.geomspace(1e-5, 1e-3, 4 if SMOKE else 8)
 P, H = train.fit_batch(ShallowVVNet.from_params(paper.student), paper.X, paper.Y,
                        steps=2_000 if SMOKE else 300_000, lr=0.2, lam=lams, regularizer="prox",
                        log_every=1_000 if SMOKE else 10_000)
-rows = [analysis.sharing_summary(P.W[i], P.b[i], P.V[i]) for i in range(len(lams))]
+rows = [analysis.layer_summaries(net)[0] for net in P]  # one trained network per lambda
 for lam, r in zip(lams, rows, strict=True):
     print(f"lam {lam:.1e}: {r['n_active']:3d} active, {r['n_shared_all']:3d} used by both outputs")
 fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -30,7 +30,7 @@ def test_counts_on_hand_built_network():
     np.testing.assert_array_equal(analysis.per_output_counts(W, b, V), [2, 1, 2])
     s = analysis.sharing_summary(W, b, V)
     assert s == {"width": 5, "d_out": 3, "n_active": 2, "n_shared": 2, "n_shared_all": 1,
-                 "per_output": [2, 1, 2]}
+                 "per_output": [2, 1, 2], "shared_fraction": 1.0}
     # A tiny absolute tolerance makes the 1e-5 entry count; a relative one can remove the 0.2 entry.
     assert int(analysis.n_active(W, b, V, atol=1e-8)) == 3
     assert int(analysis.n_shared(W, b, V, rtol=0.3, atol=0.0)) == 1
@@ -44,7 +44,7 @@ def test_activity_is_rescaling_invariant(key):
     alpha = jnp.linspace(0.1, 10.0, 30)
     np.testing.assert_array_equal(analysis.activity_matrix(W, b, V),
                                   analysis.activity_matrix(W * alpha[:, None], b * alpha,
-                                                           V / alpha))
+                                                           V / alpha[None, :]))
 
 
 def test_counts_jit_and_vmap(key):
@@ -55,16 +55,26 @@ def test_counts_jit_and_vmap(key):
     assert int(jax.jit(analysis.n_shared_all)(W, b, V)) == 1
 
 
-@pytest.mark.parametrize("N, D, expected", [(50, 2, 100), (3, 10, 9), (10, 10, 100), (1, 1, 1)])
-def test_representer_bound(N, D, expected):
-    assert analysis.representer_bound(N, D) == expected
+@pytest.mark.parametrize("N, D, sharp", [(50, 2, 100), (3, 10, 9), (10, 10, 100), (1, 1, 1)])
+def test_representer_bounds(N, D, sharp):
+    assert analysis.representer_bound(N) == N * N  # the paper's theorem: independent of D
+    assert analysis.representer_bound_sharp(N, D) == sharp  # min(N^2, N D)
 
 
 def test_representer_bound_bad_input():
     with pytest.raises(ValueError, match="N"):
-        analysis.representer_bound(0, 2)
+        analysis.representer_bound(0)
     with pytest.raises(ValueError, match="D"):
-        analysis.representer_bound(3, 1.5)
+        analysis.representer_bound_sharp(3, 1.5)
+
+
+def test_active_but_used_by_no_single_output():
+    """An active neuron's size sqrt(2) 0.8e-3 exceeds 1e-3 while each output's share is 0.8e-3:
+    active (the l2 rule of the paper's counts), used by no output, shared by none."""
+    W, b, V = jnp.eye(2), jnp.zeros(2), jnp.array([[0.8e-3, 1.0], [0.8e-3, 0.0]])
+    s = analysis.sharing_summary(W, b, V)
+    assert s["n_active"] == 2 and s["per_output"] == [1, 0] and s["n_shared"] == 0
+    np.testing.assert_allclose(analysis.neuron_sizes(W, b, V), [np.sqrt(2) * 0.8e-3, 1.0])
 
 
 def test_rank_bound(key):

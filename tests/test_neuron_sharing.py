@@ -25,12 +25,14 @@ def _smoke(**kw):
 
 def _numpy_summary(W, b, V, X, Y, atol=1e-3):
     """The runner's counts and fits, recomputed with NumPy from the saved arrays (the paper's
-    rule: neuron k serves output j when |v_jk| ||(w_k, b_k)|| > atol)."""
+    rule: neuron k is active when ||v_k|| ||(w_k, b_k)|| > atol and serves output j when
+    |v_jk| ||(w_k, b_k)|| > atol)."""
     W, b, V, X, Y = (np.asarray(a, np.float64) for a in (W, b, V, X, Y))
     size = np.sqrt(np.sum(W ** 2, axis=1) + b ** 2)  # ||(w_k, b_k)||, shape (K,)
     A = np.abs(V) * size[None, :] > atol  # (D, K)
+    active = np.linalg.norm(V, axis=0) * size > atol
     out = V @ np.maximum(W @ X.T - b[:, None], 0.0)  # (D, N)
-    return {"n_active": int(A.any(0).sum()), "n_shared": int((A.sum(0) >= 2).sum()),
+    return {"n_active": int(active.sum()), "n_shared": int((A.sum(0) >= 2).sum()),
             "n_shared_all": int(A.all(0).sum()), "mse": float(np.mean((out - Y.T) ** 2)),
             "vv_norm": float(np.sum(np.linalg.norm(V, axis=0) * size))}
 
@@ -42,7 +44,8 @@ def test_runner_writes_files_and_resumes(tmp_path):
                  "figures/neurons_no_weight_decay.png", "figures/training_curves.png"):
         assert (tmp_path / name).is_file(), name
     stored = json.loads((tmp_path / "metrics.json").read_text())
-    assert stored["representer_bound"] == min(12 ** 2, 12 * 2)
+    assert stored["representer_bound"] == 12 ** 2
+    assert stored["representer_bound_sharp"] == min(12 ** 2, 12 * 2)
     with np.load(tmp_path / "arrays.npz") as z, np.load(tmp_path / "history.npz") as h:
         for run in ("weight_decay", "no_weight_decay"):
             r = stored["runs"][run]

@@ -1,17 +1,17 @@
 """Tests of vvjax.train: objectives, the prox method, compilation caching, batching, divergence."""
 
-import contextlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import count_compiles
 from flax import nnx
 
-from vvjax import norms, train
+from vvjax import analysis, norms, objectives, train
 from vvjax._threads import check_cancelled, thread_map
-from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
+from vvjax.models import ShallowVVNet, params_of
 
 
 @pytest.fixture(scope="module")
@@ -24,22 +24,6 @@ def teacher_data():
 
 def student(width=20, seed=49, **kw):
     return ShallowVVNet(2, width, 2, rngs=nnx.Rngs(seed), **kw)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Collect the names of the functions XLA compiles inside the block."""
-    names = []
-
-    def listener(event, duration, **kw):
-        if event == "/jax/core/compile/backend_compile_duration":
-            names.append(kw.get("fun_name", "?"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.mark.parametrize("regularizer,optimizer,lr", [
@@ -56,33 +40,53 @@ def test_fit_lowers_objective(teacher_data, regularizer, optimizer, lr):
     np.testing.assert_array_equal(hist.step, [0, 100, 200, 300])
     assert hist.loss[-1] < 0.5 * hist.loss[0]
     # the log is the objective of the returned parameters, and the input model is untouched
-    final = train.objective(params_of(trained), X, Y, regularizer="vv" if regularizer == "prox"
-                            else regularizer, lam=1e-3)
+    final = train.objective(trained, X, Y, regularizer=regularizer, lam=1e-3)
     np.testing.assert_allclose(hist.loss[-1], final, rtol=1e-12)
     np.testing.assert_allclose(hist.loss, hist.data_fit + 1e-3 * hist.penalty, rtol=1e-12)
     np.testing.assert_array_equal(params_of(net).W, before.W)
+    p = params_of(trained)  # the logged count is the activity rule of vvjax.analysis
+    assert hist.n_active[-1] == int(analysis.n_active(p.W, p.b, p.V))
 
 
 def test_penalties_match_norms_and_have_finite_gradients_at_zero():
-    p = params_of(student(width=6, seed=1))
-    for include_bias in (True, False):
+    net = student(width=6, seed=1)
+    p = params_of(net)
+    for decay, include_bias in (("weights_and_biases", True), ("weights", False)):
         args = (p.W, p.b, p.V)
         for reg, ref in (("weight_decay", norms.weight_decay_penalty), ("vv", norms.vv_norm),
-                         ("prox", norms.vv_norm), ("m1", norms.m1_norm)):
-            np.testing.assert_allclose(train.penalty(p, regularizer=reg, include_bias=include_bias),
+                         ("m1", norms.m1_norm)):
+            np.testing.assert_allclose(objectives.penalty(net, reg, decay),
                                        ref(*args, include_bias=include_bias), rtol=1e-12)
-    dead = p._replace(V=p.V.at[:, 0].set(0.0), W=p.W.at[1].set(0.0), b=p.b.at[1].set(0.0))
+    dead = ShallowVVNet.from_params(p._replace(V=p.V.at[:, 0].set(0.0), W=p.W.at[1].set(0.0),
+                                               b=p.b.at[1].set(0.0)))
+    graphdef, params, rest = nnx.split(dead, nnx.Param, ...)
     for reg in ("vv", "m1"):
-        g = jax.grad(train.penalty)(dead, regularizer=reg)
+        g = jax.grad(lambda q, reg=reg: objectives.penalty(nnx.merge(graphdef, q, rest), reg))(
+            params)
         assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
+
+
+def test_unknown_regularizer_loss_decay_are_named_everywhere():
+    net = student(width=4)
+    for call in (lambda: objectives.penalty(net, "l2"),
+                 lambda: train.objective(net, np.ones((3, 2)), np.ones((3, 2)), regularizer="l2")):
+        with pytest.raises(ValueError, match="unknown regularizer 'l2'"):
+            call()
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        objectives.get_loss("l1")
+    with pytest.raises(ValueError, match="unknown decay 'all'"):
+        objectives.decay_filter("all")
+    with pytest.raises(ValueError, match="decay must be"):
+        objectives.decay_filter(3.5)
 
 
 @pytest.mark.parametrize("include_bias", [True, False])
 def test_prox_unit_norm_and_exact_zero_columns(teacher_data, include_bias):
     X, Y = teacher_data
     net = student(width=20)
+    decay = "weights_and_biases" if include_bias else "weights"
     trained, hist = train.fit(net, X, Y, steps=3000, lr=0.2, lam=5e-3, regularizer="prox",
-                              include_bias=include_bias, log_every=500)
+                              decay=decay, log_every=500)
     p = params_of(trained)
     rows = np.c_[p.W, p.b] if include_bias else np.asarray(p.W)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-12)
@@ -109,8 +113,9 @@ def test_weight_decay_sgd_step_matches_analytic_gradient():
         gA = (R @ V) * (H > 0)
         gW, gb = gA.T @ X + lam * W, -gA.sum(0) + lam * b * include_bias
         gV, gc = R.T @ A + lam * V, R.sum(0)
+        decay = "weights_and_biases" if include_bias else "weights"
         trained, hist = train.fit(net, X, Y, steps=1, lr=lr, lam=lam, regularizer="weight_decay",
-                                  include_bias=include_bias)
+                                  decay=decay)
         got = params_of(trained)
         for new, old, g in zip(got, (W, b, V, c), (gW, gb, gV, gc), strict=True):
             np.testing.assert_allclose(new, old - lr * g, rtol=1e-12, atol=1e-14)
@@ -129,11 +134,15 @@ def test_one_compile_per_shape(teacher_data):
         train.fit(net, X + 1.0, Y, steps=420, lr=0.05, lam=2e-2, regularizer="prox", log_every=50)
         train.fit(net2, X, Y, steps=10, lr=0.3, lam=0.0, regularizer="prox", log_every=50)
     assert again == []
-    with count_compiles() as batch:
+    with count_compiles() as batch:  # groups of one member run fit's own program: no compile
         train.fit_batch(net, X, Y, steps=100, lr=0.1, lam=[1e-3, 1e-2], regularizer="prox",
-                        log_every=50)
-        train.fit_batch(net, X, Y, steps=70, lr=0.2, lam=[5e-3, 0.0], regularizer="prox",
-                        log_every=50)
+                        log_every=50, group_size=1)
+    assert sum("_run_chunk" in n for n in batch) == 0, batch
+    with count_compiles() as batch:  # a vmapped group compiles once for every batch
+        train.fit_batch(net, X, Y, steps=100, lr=0.1, lam=[1e-3, 1e-2], regularizer="prox",
+                        log_every=50, group_size=2)
+        train.fit_batch(net, X, Y, steps=70, lr=0.2, lam=[5e-3, 0.0, 1e-3, 1e-4],
+                        regularizer="prox", log_every=50, group_size=2)
     assert sum("_run_chunk" in n for n in batch) == 1, batch
     with count_compiles() as other:  # a different static option compiles once more
         train.fit(net, X, Y, steps=50, lr=0.1, lam=1e-3, regularizer="vv", log_every=50)
@@ -156,63 +165,77 @@ def test_chunking_and_log_steps(teacher_data):
 # (Adam on the non-smooth "vv" penalty is chaotic near v_k = 0: the 1e-16 differences between a
 # batched and an unbatched matmul grow to 1e-3 within a few hundred steps, so it is not used here.)
 @pytest.mark.parametrize("regularizer,optimizer", [("prox", "sgd"), ("weight_decay", "adam")])
-def test_batch_of_lams_equals_sequential_fits(teacher_data, regularizer, optimizer):
+@pytest.mark.parametrize("group_size", [1, 2])
+def test_batch_of_lams_equals_sequential_fits(teacher_data, regularizer, optimizer, group_size):
     X, Y = teacher_data
     net = student()
     lams = np.array([0.0, 1e-3, 1e-2])
     lr = 0.2 if optimizer == "sgd" else 0.01
-    P, H = train.fit_batch(net, X, Y, steps=400, lr=lr, lam=lams, regularizer=regularizer,
-                           optimizer=optimizer, log_every=100)
-    assert P.W.shape == (3, 20, 2) and H.loss.shape == (3, 5) and H.step.shape == (5,)
+    models, H = train.fit_batch(net, X, Y, steps=400, lr=lr, lam=lams, regularizer=regularizer,
+                                optimizer=optimizer, log_every=100, group_size=group_size)
+    assert len(models) == 3 and H.loss.shape == (3, 5) and H.step.shape == (5,)
+    assert H.n_active.shape == (3, 5)
     for i, lam in enumerate(lams):
         one, h = train.fit(net, X, Y, steps=400, lr=lr, lam=lam, regularizer=regularizer,
                            optimizer=optimizer, log_every=100)
-        for x, y in zip(params_of(one), P, strict=True):
-            if x is not None:
-                np.testing.assert_allclose(y[i], x, rtol=1e-9, atol=1e-12)
+        for x, y in zip(params_of(one), params_of(models[i]), strict=True):
+            if x is None:
+                continue
+            if group_size == 1:  # fit's own program: the same numbers, bit for bit
+                np.testing.assert_array_equal(y, x)
+            else:  # a vmapped program rounds differently
+                np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(H.loss[i], h.loss, rtol=1e-9)
         np.testing.assert_array_equal(H.n_active[i], h.n_active)
-    assert not np.allclose(P.V[0], P.V[2])  # the members really differ
+    assert not np.allclose(models[0].V[...], models[2].V[...])  # the members really differ
 
 
-def test_batch_of_seeds_and_stacked_params_equal_sequential_fits(teacher_data):
+def test_batch_of_seeds_and_list_of_models_equal_sequential_fits(teacher_data):
     X, Y = teacher_data
     template = student(width=8)
-    P, H = train.fit_batch(template, X, Y, steps=200, lr=0.2, lam=1e-3, seeds=[3, 4],
+    M, H = train.fit_batch(template, X, Y, steps=200, lr=0.2, lam=1e-3, seeds=[3, 4],
                            regularizer="weight_decay", log_every=100)
-    stacked = jax.tree.map(lambda *x: jnp.stack(x), *(params_of(student(8, s)) for s in (3, 4)))
-    P2, _ = train.fit_batch(stacked, X, Y, steps=200, lr=jnp.array([0.2, 0.2]), lam=1e-3,
-                            regularizer="weight_decay", log_every=100)
+    M2, _ = train.fit_batch([student(8, 3), student(8, 4)], X, Y, steps=200,
+                            lr=jnp.array([0.2, 0.2]), lam=1e-3, regularizer="weight_decay",
+                            log_every=100, group_size=2)
     for i, seed in enumerate((3, 4)):
         one, h = train.fit(student(8, seed), X, Y, steps=200, lr=0.2, lam=1e-3,
                            regularizer="weight_decay", log_every=100)
-        np.testing.assert_allclose(P.W[i], one.W[...], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(P2.V[i], one.V[...], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(M[i].W[...], one.W[...])
+        np.testing.assert_allclose(M2[i].V[...], one.V[...], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(H.loss[i], h.loss, rtol=1e-9)
+    with pytest.raises(ValueError, match="model\\[1\\] differs"):
+        train.fit_batch([student(8), student(9)], X, Y, steps=5, lr=0.1)
 
 
-def test_batch_split_over_worker_threads_equals_one_program(teacher_data):
+@pytest.mark.parametrize("group_size", [1, 2])
+def test_workers_change_no_number(teacher_data, group_size):
+    """Workers only run the groups side by side: 1, 2, 3 or 9 threads give the same bits."""
     X, Y = teacher_data
     net = student()
     lams = np.array([0.0, 1e-3, 3e-3, 1e-2, 3e-2])
-    kw = dict(steps=300, lr=0.2, lam=lams, regularizer="prox", log_every=100)
-    P1, H1 = train.fit_batch(net, X, Y, workers=1, **kw)
+    kw = dict(steps=300, lr=0.2, lam=lams, regularizer="prox", log_every=100,
+              group_size=group_size)
+    M1, H1 = train.fit_batch(net, X, Y, workers=1, **kw)
     jax.clear_caches()
-    with count_compiles() as compiled:  # 3 groups of 2, the last padded: one program
-        P3, H3 = train.fit_batch(net, X, Y, workers=3, **kw)
+    with count_compiles() as compiled:  # 3 groups of 2 (the last padded) or 5 of 1: one program
+        M3, H3 = train.fit_batch(net, X, Y, workers=3, **kw)
     assert sum("_run_chunk" in n for n in compiled) == 1, compiled
-    assert P3.W.shape == (5, 20, 2) and H3.loss.shape == (5, 4)
-    for x, y in zip(P1, P3, strict=True):
-        if x is not None:
-            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(H3.loss, H1.loss, rtol=1e-12)
+    assert len(M3) == 5 and H3.loss.shape == (5, 4)
+    for a, b in zip(M1, M3, strict=True):
+        for x, y in zip(params_of(a), params_of(b), strict=True):
+            if x is not None:
+                np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(H3.loss, H1.loss)
     np.testing.assert_array_equal(H3.n_active, H1.n_active)
-    assert not np.allclose(P3.V[0], P3.V[4])
-    # more workers than members: one member per group
-    P9, _ = train.fit_batch(net, X, Y, workers=9, **{**kw, "lam": lams[:2]})
-    np.testing.assert_allclose(P9.V, P1.V[:2], rtol=1e-12, atol=1e-14)
+    assert not np.allclose(M3[0].V[...], M3[4].V[...])
+    M9, _ = train.fit_batch(net, X, Y, workers=9, **kw)
+    np.testing.assert_array_equal(np.stack([m.V[...] for m in M9]),
+                                  np.stack([m.V[...] for m in M1]))
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         train.fit_batch(net, X, Y, workers=0, **kw)
+    with pytest.raises(ValueError, match="group_size must be an integer >= 1"):
+        train.fit_batch(net, X, Y, **{**kw, "group_size": 0})
 
 
 def test_worker_threads_keep_the_callers_jax_settings(teacher_data):
@@ -229,8 +252,9 @@ def test_worker_threads_keep_the_callers_jax_settings(teacher_data):
         kw = dict(steps=200, lr=0.2, lam=[1e-3, 1e-2], regularizer="prox", log_every=100)
         P2, _ = train.fit_batch(net, X, Y, workers=2, **kw)
         P1, _ = train.fit_batch(net, X, Y, workers=1, **kw)
-    assert P2.V.dtype == jnp.float64
-    np.testing.assert_allclose(P2.V, P1.V, rtol=1e-12, atol=1e-14)
+    assert P2[0].V[...].dtype == jnp.float64
+    for a, b in zip(P1, P2, strict=True):
+        np.testing.assert_array_equal(a.V[...], b.V[...])
 
 
 def test_thread_map_failure_cancels_the_other_items_promptly():
@@ -271,12 +295,12 @@ def test_divergence_raises_with_step_and_last_finite_params(teacher_data):
     err = info.value
     assert isinstance(err, FloatingPointError)
     assert 1 <= err.step < 5000 and f"after {err.step} steps" in str(err)
-    assert all(np.all(np.isfinite(x)) for x in err.params if x is not None)
+    last = params_of(err.model)
+    assert all(np.all(np.isfinite(x)) for x in last if x is not None)
     assert np.all(np.isfinite(err.history.loss)) and err.history.step[-1] < err.step
-    np.testing.assert_array_equal(err.model.W[...], err.params.W)
-    # the reported step is exact: one step fewer is finite and reproduces err.params ...
+    # the reported step is exact: one step fewer is finite and reproduces err.model ...
     ok, _ = train.fit(net, X, Y, steps=err.step - 1, lr=1e4, lam=0.1, regularizer="weight_decay")
-    np.testing.assert_array_equal(params_of(ok).V, err.params.V)
+    np.testing.assert_array_equal(params_of(ok).V, last.V)
     # ... and stopping exactly there still raises at that step
     with pytest.raises(train.TrainingDivergedError) as again:
         train.fit(net, X, Y, steps=err.step, lr=1e4, lam=0.1, regularizer="weight_decay")
@@ -289,14 +313,14 @@ def test_batch_divergence_names_the_member(teacher_data):
         train.fit_batch(student(), X, Y, steps=2000, lr=[0.1, 0.1, 1e4], lam=0.1,
                         regularizer="weight_decay", workers=2)  # member 2 is in the 2nd group
     err = info.value
-    assert list(err.members) == [2] and err.params.W.shape == (3, 20, 2)
-    assert np.all(np.isfinite(err.params.V))
+    assert list(err.members) == [2] and len(err.models) == 3
+    assert all(np.all(np.isfinite(m.V[...])) for m in err.models)
 
 
 @pytest.mark.parametrize("kwargs,data,match", [
     ({}, "rows", "X and Y"),
-    ({}, "d_in", "X must have d_in"),
-    ({}, "d_out", "Y must have d_out"),
+    ({}, "d_in", r"X must have shape \(N, 2\)"),
+    ({}, "d_out", r"Y must have shape \(N, 2\)"),
     ({}, "nanX", "X contains NaN"),
     ({}, "infY", "Y contains NaN"),
     ({"lam": -1.0}, None, "lam"),
@@ -309,6 +333,12 @@ def test_batch_divergence_names_the_member(teacher_data):
     ({"log_every": 0}, None, "log_every"),
     ({"log_every": 10, "chunk": 15}, None, "chunk"),
     ({"lam": [0.1, 0.2]}, None, "fit_batch"),
+    ({"batch_size": 0}, None, "batch_size"),
+    ({"batch_size": 31}, None, r"batch_size must be None \(full batch\) or an integer in "
+                               r"\[1, N=30\]"),
+    ({"lr": "fast"}, None, "lr must be a positive number"),
+    ({"decay": "everything"}, None, "unknown decay"),
+    ({"loss": "hinge"}, None, "unknown loss 'hinge'"),
 ])
 def test_bad_inputs_raise_value_error(teacher_data, kwargs, data, match):
     X, Y = (np.array(a) for a in teacher_data)
@@ -333,15 +363,3 @@ def test_fit_batch_bad_batch_sizes(teacher_data):
         train.fit_batch(student(), X, Y, steps=5, lr=[0.1, 0.2], lam=[0.0, 0.1, 0.2])
     with pytest.raises(ValueError, match="seeds"):
         train.fit_batch(student(), X, Y, steps=5, lr=0.1, seeds=[1, "a"])
-
-
-def test_make_step_is_a_pure_jittable_core(teacher_data):
-    X, Y = (jnp.asarray(a) for a in teacher_data)
-    stepper = train.make_step(regularizer="vv", optimizer="adam")
-    p = params_of(student())
-    state = stepper.init(p)
-    state2, loss = jax.jit(stepper.step)(state, X, Y, 0.01, 1e-3)
-    np.testing.assert_allclose(loss, train.objective(p, X, Y, regularizer="vv", lam=1e-3))
-    assert isinstance(state2.params, ShallowParams)
-    assert float(train.objective(state2.params, X, Y, regularizer="vv", lam=1e-3)) < float(loss)
-    np.testing.assert_allclose(train.data_fit(p, X, Y), np.mean((shallow_forward(p, X) - Y) ** 2))

@@ -92,7 +92,7 @@ def _check_dtype(name: str, dtype) -> None:
 
 
 def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None = None,
-             finite: bool = True, to_jax: bool = True):
+             finite: bool = True, to_jax: bool = True, keep_int: bool = False):
     """Return ``x`` as a real floating-point array after checking its rank, shape and finiteness.
 
     Args:
@@ -104,6 +104,8 @@ def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None 
       to_jax: return host input as a JAX array (which rounds float64 to float32 unless
         ``jax_enable_x64`` is on); ``False`` returns it as a NumPy array, for NumPy code paths.
         JAX input stays a JAX array either way.
+      keep_int: return integer and boolean input with its dtype (class labels) instead of
+        casting it to floating point.
 
     Returns:
       A NumPy or JAX array; integer and boolean input cast to floating point (NumPy: float64;
@@ -123,7 +125,7 @@ def as_array(name: str, x: Any, *, ndim: int | None = None, shape: tuple | None 
     else:
         arr = _to_numpy(name, x)
     _check_dtype(name, arr.dtype)
-    if not np.issubdtype(np.dtype(arr.dtype), np.floating):  # integer or bool
+    if not keep_int and not np.issubdtype(np.dtype(arr.dtype), np.floating):  # integer or bool
         if isinstance(arr, np.ndarray):
             arr = arr.astype(np.float64)
         else:

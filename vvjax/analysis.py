@@ -1,21 +1,38 @@
 """Neuron activity and sharing, and the width bounds they are compared with (pure, jit-compiled).
 
-A neuron k of ``f(x) = sum_k v_k relu(w_k^T x - b_k)`` serves output j when its contribution to that
-output is non-negligible. The activity matrix is
+**The activity rule** (the one definition used by training logs, metrics, plots and the README).
+For a hidden neuron k with incoming weights ``w_k`` (row of ``W``), bias ``b_k`` and outgoing
+weights ``v_k`` (column of ``V``, one entry per output j), its rescaling-invariant size and its
+size in output j are
 
-    A[j, k] = |v_jk| * ||(w_k, b_k)||_2 > tol,
-    tol = max(atol, rtol * max_{j,k} |v_jk| ||(w_k, b_k)||)
+    s_k = ||v_k||_2 * ||(w_k, b_k)||_2,        C[j, k] = |v_jk| * ||(w_k, b_k)||_2,
 
-(the rescaling-invariant size of neuron k in output j). Defaults follow the paper's experiment
-(PAPER.md Sec. 5.1): ``atol = 1e-3``, ``rtol = 0``. A neuron is *active* if it serves at least one
-output, *shared* if it serves at least two, and *shared by all* if it serves every output.
+and with ``tol = max(atol, rtol * max_k s_k)``:
 
-Width bounds (arXiv 2305.16534, representer theorem and multi-task lasso theorem;
-PAPER.md Sec. 3-4): ``representer_bound(N, D) = min(N^2, N D)`` and the data-dependent
-``rank(Phi) * rank(Psi)``.
+* neuron k is **active** if ``s_k > tol``;
+* neuron k is **used by output j** if ``C[j, k] > tol``;
+* it is **shared** if used by at least two outputs, **shared by all** if used by every output.
+
+A neuron used by some output is active (``s_k >= max_j C[j, k]``); an active neuron whose size is
+spread thinly over outputs may be used by none (only within a factor sqrt(D) of ``tol``).
+Defaults ``atol = 1e-3``, ``rtol = 0``. This is the rule of the paper's neuron-sharing figure
+(arXiv 2305.16534, neuron-sharing experiment; ``docs/paper.md`` §7.1): its printed counts of
+active neurons (89/58/43/28/13/10 during the run) are ``||v_k||_2 > 1e-3`` on networks with
+``||(w_k, b_k)|| = 1``, which is ``s_k > 1e-3``; vvjax measures the input weight with the bias in
+both rules (the authors' per-output plot used ``||w_k||`` without it), so that both are invariant
+to the rescaling ``(alpha w_k, alpha b_k, v_k / alpha)`` of positively homogeneous activations.
+For other activations there is no such rescaling: the model-level :func:`layer_summaries` refuses
+them unless ``allow_nonhomogeneous=True``.
+
+For a deep network the rule applies to every hidden layer l with ``W = W_l``, ``b = b_l`` and
+``V = W_{l+1}`` (the "outputs" of layer l are the next layer's units).
+
+**Width bounds** (``docs/paper.md`` §4.4, §5): the representer theorem's ``N^2``
+(:func:`representer_bound`), the sharper ``min(N^2, N D)`` its argument gives with D outputs
+(:func:`representer_bound_sharp`), and the data-dependent ``rank(Phi) * rank(Psi)``
+(:func:`rank_bound`).
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -26,14 +43,19 @@ from vvjax._validate import as_array
 __all__ = [
     "DEFAULT_ATOL",
     "DEFAULT_RTOL",
+    "neuron_sizes",
     "contributions",
+    "activity",
+    "active_mask",
     "activity_matrix",
     "n_active",
     "n_shared",
     "n_shared_all",
     "per_output_counts",
     "sharing_summary",
+    "layer_summaries",
     "representer_bound",
+    "representer_bound_sharp",
     "numerical_rank",
     "rank_bound",
     "neuron_locations",
@@ -42,7 +64,7 @@ __all__ = [
 DEFAULT_ATOL = 1e-3
 """Absolute activity tolerance: the paper's ``1e-3`` rule for its neuron-sharing experiment."""
 DEFAULT_RTOL = 0.0
-"""Relative activity tolerance (fraction of the largest contribution); off by default."""
+"""Relative activity tolerance (fraction of the largest neuron size); off by default."""
 
 
 def _check(W, b, V):
@@ -55,83 +77,160 @@ def _check(W, b, V):
     return W, b, V
 
 
-@functools.partial(jax.jit, static_argnames=("include_bias",))
-def _contributions(W, b, V, include_bias):
-    sq = jnp.sum(W * W, axis=1) + (b * b if include_bias else 0.0)
-    return jnp.abs(V) * jnp.sqrt(sq)[None, :]
+def _in_norms(W, b):
+    return jnp.sqrt(jnp.sum(W * W, axis=-1) + b * b)
 
 
-def contributions(W, b, V, *, include_bias: bool = True) -> jax.Array:
-    """``C[j, k] = |v_jk| * ||(w_k, b_k)||_2`` (D, K):
-    neuron k's rescaling-invariant size in output j.
+def activity(W, b, V, *, atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL) -> tuple[jax.Array, jax.Array]:
+    """The activity rule as a pure, traceable function: ``(active (K,), used (D, K))`` booleans.
+
+    No input checks (use inside ``jit``/``vmap``; the training loop logs its counts with it).
+    ``W`` (K, d), ``b`` (K,), ``V`` (D, K); ``atol``/``rtol`` may be traced.
+    """
+    n_in = _in_norms(W, b)
+    size = jnp.sqrt(jnp.sum(V * V, axis=0)) * n_in
+    tol = jnp.maximum(atol, rtol * jnp.max(size, initial=0.0))
+    return size > tol, jnp.abs(V) * n_in[None, :] > tol
+
+
+def neuron_sizes(W, b, V) -> jax.Array:
+    """``s_k = ||v_k||_2 ||(w_k, b_k)||_2`` (K,): each neuron's rescaling-invariant size.
 
     Args:
       W: (K, d) input weights. b: (K,) biases. V: (D, K) output weights.
-      include_bias: measure the input weight as ``||(w_k, b_k)||`` (default) or ``||w_k||``.
+
+    Raises:
+      ValueError: shapes that do not fit together, NaN/inf entries.
     """
     W, b, V = _check(W, b, V)
-    return _contributions(W, b, V, include_bias)
+    return jnp.sqrt(jnp.sum(V * V, axis=0)) * _in_norms(W, b)
 
 
-@functools.partial(jax.jit, static_argnames=("include_bias",))
-def _activity(W, b, V, rtol, atol, include_bias):
-    C = _contributions(W, b, V, include_bias)
-    return C > jnp.maximum(atol, rtol * jnp.max(C, initial=0.0))
-
-
-def activity_matrix(W, b, V, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-                    include_bias: bool = True) -> jax.Array:
-    """Boolean (D, K) matrix: does neuron k serve output j?
-    (see the module docstring for ``tol``)."""
+def contributions(W, b, V) -> jax.Array:
+    """``C[j, k] = |v_jk| ||(w_k, b_k)||_2`` (D, K): neuron k's rescaling-invariant size in
+    output j. Arguments and errors as :func:`neuron_sizes`."""
     W, b, V = _check(W, b, V)
-    return _activity(W, b, V, rtol, atol, include_bias)
+    return jnp.abs(V) * _in_norms(W, b)[None, :]
+
+
+_activity_jit = jax.jit(activity)
+
+
+def active_mask(W, b, V, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> jax.Array:
+    """Boolean (K,): is neuron k active (``s_k > tol``, module docstring)?"""
+    W, b, V = _check(W, b, V)
+    return _activity_jit(W, b, V, atol=atol, rtol=rtol)[0]
+
+
+def activity_matrix(W, b, V, *, rtol: float = DEFAULT_RTOL,
+                    atol: float = DEFAULT_ATOL) -> jax.Array:
+    """Boolean (D, K): is neuron k used by output j (``C[j, k] > tol``, module docstring)?
+
+    Raises:
+      ValueError: shapes that do not fit together, NaN/inf entries.
+    """
+    W, b, V = _check(W, b, V)
+    return _activity_jit(W, b, V, atol=atol, rtol=rtol)[1]
 
 
 def n_active(W, b, V, **tol) -> jax.Array:
-    """Number of neurons serving at least one output.
-    ``tol``: ``rtol``, ``atol``, ``include_bias``."""
-    return jnp.sum(jnp.any(activity_matrix(W, b, V, **tol), axis=0))
+    """Number of active neurons. ``tol``: ``rtol``, ``atol``."""
+    return jnp.sum(active_mask(W, b, V, **tol))
 
 
 def n_shared(W, b, V, **tol) -> jax.Array:
-    """Number of neurons serving at least two outputs (shared neurons)."""
+    """Number of neurons used by at least two outputs (shared neurons)."""
     return jnp.sum(jnp.sum(activity_matrix(W, b, V, **tol), axis=0) >= 2)
 
 
 def n_shared_all(W, b, V, **tol) -> jax.Array:
-    """Number of neurons serving every output."""
+    """Number of neurons used by every output."""
     return jnp.sum(jnp.all(activity_matrix(W, b, V, **tol), axis=0))
 
 
 def per_output_counts(W, b, V, **tol) -> jax.Array:
-    """(D,) number of neurons serving each output."""
+    """(D,) number of neurons used by each output."""
     return jnp.sum(activity_matrix(W, b, V, **tol), axis=1)
 
 
 def sharing_summary(W, b, V, **tol) -> dict[str, object]:
-    """All counts at once as Python numbers: ``n_active``, ``n_shared``, ``n_shared_all``,
-    ``per_output`` (list), ``width`` (K) and ``d_out`` (D)."""
-    A = np.asarray(activity_matrix(W, b, V, **tol))
-    per_neuron = A.sum(axis=0)
+    """All counts at once as Python numbers: ``width`` (K), ``d_out`` (D), ``n_active``,
+    ``n_shared`` (used by >= 2 outputs), ``n_shared_all``, ``per_output`` (list of D counts) and
+    ``shared_fraction`` (``n_shared / n_active``; 0 when nothing is active)."""
+    unknown = set(tol) - {"atol", "rtol"}
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments {sorted(unknown)} (expected atol, rtol)")
+    W, b, V = _check(W, b, V)
+    active, used = (np.asarray(a) for a in _activity_jit(
+        W, b, V, atol=tol.get("atol", DEFAULT_ATOL), rtol=tol.get("rtol", DEFAULT_RTOL)))
+    per_neuron = used.sum(axis=0)
+    n_act, n_sh = int(active.sum()), int((per_neuron >= 2).sum())
     return {
-        "width": int(A.shape[1]),
-        "d_out": int(A.shape[0]),
-        "n_active": int((per_neuron >= 1).sum()),
-        "n_shared": int((per_neuron >= 2).sum()),
-        "n_shared_all": int((per_neuron == A.shape[0]).sum()),
-        "per_output": [int(c) for c in A.sum(axis=1)],
+        "width": int(used.shape[1]),
+        "d_out": int(used.shape[0]),
+        "n_active": n_act,
+        "n_shared": n_sh,
+        "n_shared_all": int((per_neuron == used.shape[0]).sum()),
+        "per_output": [int(c) for c in used.sum(axis=1)],
+        "shared_fraction": n_sh / n_act if n_act else 0.0,
     }
 
 
-def representer_bound(N: int, D: int) -> int:
-    """``min(N^2, N * D)``: the width a VV-space solution needs at most (N data, D outputs).
+def layer_summaries(model, *, allow_nonhomogeneous: bool = False,
+                    **tol) -> list[dict[str, object]]:
+    """:func:`sharing_summary` of every hidden layer of a ``ShallowVVNet`` / ``DeepVVNet`` (one
+    dict per hidden layer, with ``layer`` = its index).
 
-    References: arXiv 2305.16534, representer theorem (width <= N^2) with the multi-task lasso bound
-    ``rank(Phi) rank(Psi) <= N min(N, D)`` (PAPER.md Sec. 3).
+    Raises:
+      vvjax.activations.NonHomogeneousError: the model's activation is not positively homogeneous
+        and ``allow_nonhomogeneous`` is False (the rule is then not rescaling invariant: the counts
+        depend on how weights happen to be scaled).
+      TypeError: not a vvjax model.
     """
-    for name, v in (("N", N), ("D", D)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    from vvjax import activations
+
+    if not hasattr(model, "hidden_layers") or not hasattr(model, "activation"):
+        raise TypeError(f"model must be a ShallowVVNet or DeepVVNet, got {type(model).__name__}")
+    if not allow_nonhomogeneous:
+        activations.require_homogeneous(model.activation, "the activity rule (layer_summaries)")
+    out = []
+    for l, (W, b, V) in enumerate(model.hidden_layers()):
+        b_val = b[...]
+        if not hasattr(model, "layers"):  # shallow: sigma(w x - b); sign is irrelevant to norms
+            b_val = -b_val
+        out.append({"layer": l, **sharing_summary(W[...], b_val, V[...], **tol)})
+    return out
+
+
+def _check_count(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+def representer_bound(N: int) -> int:
+    """``N^2``: the representer theorem's bound on the width of a VV-space solution for N data
+    (arXiv 2305.16534, representer theorem; ``docs/paper.md`` §5). Independent of the number of
+    outputs D; see :func:`representer_bound_sharp` for the bound its argument gives with D.
+
+    Raises:
+      ValueError: ``N`` is not an integer >= 1.
+    """
+    _check_count("N", N)
+    return int(N * N)
+
+
+def representer_bound_sharp(N: int, D: int) -> int:
+    """``min(N^2, N D)``: the width bound the representer argument gives with D outputs.
+
+    The solution's output layer is a multi-task lasso whose sparsest solution has at most
+    ``rank(Phi) rank(Psi) <= N min(N, D)`` neurons (``docs/paper.md`` §4.4, §5); the paper states
+    the D-free ``N^2`` (:func:`representer_bound`).
+
+    Raises:
+      ValueError: ``N`` or ``D`` is not an integer >= 1.
+    """
+    _check_count("N", N)
+    _check_count("D", D)
     return int(min(N * N, N * D))
 
 

@@ -19,6 +19,7 @@ yes, ``||(w_k, b_k)|| = 1``; the theory: biases unregularized).
 import jax
 import jax.numpy as jnp
 
+from vvjax.activations import require_homogeneous
 from vvjax.models import DeepParams, ShallowParams
 
 __all__ = [
@@ -90,23 +91,35 @@ def _balance_scale(in_norm, out_norm):
     return jnp.where(ok, jnp.sqrt(out_norm / jnp.where(ok, in_norm, 1.0)), 1.0)
 
 
-def balance(W, b, V, *, include_bias: bool = True):
+def balance(W, b, V, *, include_bias: bool = True, activation: str = "relu"):
     """Rescale every neuron so that ``||(w_k, b_k)|| = ||v_k||`` without changing the function.
 
     Returns ``(W', b', V')`` with ``w'_k = alpha_k w_k``, ``b'_k = alpha_k b_k``,
     ``v'_k = v_k/alpha_k``, ``alpha_k = sqrt(||v_k|| / ||(w_k, b_k)||)``. A neuron with ``v_k = 0``
     gets zero input weights (it contributes nothing either way); one with a zero input norm is left
     unchanged. After balancing, ``weight_decay_penalty == vv_norm``.
+
+    Args:
+      W: (K, d). b: (K,). V: (D, K).
+      include_bias: whether ``b_k`` counts in the input norm being balanced.
+      activation: the network's activation; the function is unchanged only for positively
+        homogeneous ones (:mod:`vvjax.activations`).
+
+    Raises:
+      vvjax.activations.NonHomogeneousError: ``activation`` is not positively homogeneous.
     """
+    require_homogeneous(activation, "norms.balance")
     alpha = _balance_scale(input_norms(W, b, include_bias=include_bias), output_norms(V))
     safe = jnp.where(alpha > 0, alpha, 1.0)
-    V_new = jnp.where(alpha > 0, V / safe, 0.0)
+    V_new = jnp.where(alpha[None, :] > 0, V / safe[None, :], 0.0)
     return W * alpha[:, None], b * alpha, V_new
 
 
-def balance_params(params: ShallowParams, *, include_bias: bool = True) -> ShallowParams:
+def balance_params(params: ShallowParams, *, include_bias: bool = True,
+                   activation: str = "relu") -> ShallowParams:
     """:func:`balance` on a :class:`~vvjax.models.ShallowParams` (the output bias is untouched)."""
-    W, b, V = balance(params.W, params.b, params.V, include_bias=include_bias)
+    W, b, V = balance(params.W, params.b, params.V, include_bias=include_bias,
+                      activation=activation)
     return ShallowParams(W, b, V, params.c)
 
 
@@ -126,7 +139,8 @@ def layer_vv_norms(params: DeepParams, *, include_bias: bool = False) -> list[ja
     ]
 
 
-def balance_layer(params: DeepParams, layer: int, *, include_bias: bool = False) -> DeepParams:
+def balance_layer(params: DeepParams, layer: int, *, include_bias: bool = False,
+                  activation: str = "relu") -> DeepParams:
     """Balance hidden layer ``layer``: rows of ``W_l`` (and ``b_l``) against columns of ``W_{l+1}``.
 
     The network function is unchanged. With ``include_bias=False`` the bias is still rescaled (it
@@ -136,7 +150,7 @@ def balance_layer(params: DeepParams, layer: int, *, include_bias: bool = False)
         raise ValueError(f"layer must index a hidden layer in [0, {len(params.Ws) - 2}], "
                          f"got {layer}")
     W_in, b_in, W_out = balance(params.Ws[layer], params.bs[layer], params.Ws[layer + 1],
-                                include_bias=include_bias)
+                                include_bias=include_bias, activation=activation)
     Ws, bs = list(params.Ws), list(params.bs)
     Ws[layer], bs[layer], Ws[layer + 1] = W_in, b_in, W_out
     return DeepParams(tuple(Ws), tuple(bs))

@@ -457,7 +457,12 @@ def solve_constrained_batch(Phi, Psi, *, tol: float | None = None, max_iter: int
     Args:
       Phi: B x K x N features.
       Psi: B x D x N targets.
-      tol, max_iter, res_rtol, rho, feas_rtol, check_every: as in :func:`solve_constrained`.
+      tol: as in :func:`solve_constrained`.
+      max_iter: as in :func:`solve_constrained`.
+      res_rtol: as in :func:`solve_constrained`.
+      rho: as in :func:`solve_constrained`.
+      feas_rtol: as in :func:`solve_constrained`.
+      check_every: as in :func:`solve_constrained`.
       method: ``"loop"`` (a Python loop over one jitted solve; fastest on CPU, where each problem
         stops at its own iteration count) or ``"vmap"`` (one batched ``while_loop``; meant for
         accelerators).

@@ -28,19 +28,19 @@ def _flag(status: str | None) -> str:
     return f" [{_FLAGS.get(status, status)}]" if status not in (None, "ok") else ""
 
 
-def neuron_locations_figure(W, b, V, *, title: str = "", include_bias: bool = True,
-                            atol: float = analysis.DEFAULT_ATOL, size_scale: float = 5000.0):
+def neuron_locations_figure(W, b, V, *, title: str = "", atol: float = analysis.DEFAULT_ATOL,
+                            size_scale: float = 5000.0):
     """One panel per output: active neurons at (theta, b/||w||), area ~ |v_jk| ||(w_k, b_k)||.
 
     Args:
       W: (K, 2) input weights. b: (K,) biases. V: (D, K) output weights.
-      title: figure title. include_bias, atol: the activity rule of :mod:`vvjax.analysis`.
+      title: figure title. atol: the activity rule of :mod:`vvjax.analysis`.
       size_scale: marker area per unit contribution (the paper uses 5000).
     """
     W, b, V = np.asarray(W), np.asarray(b), np.asarray(V)
     loc = np.asarray(analysis.neuron_locations(W, b))
-    C = np.asarray(analysis.contributions(W, b, V, include_bias=include_bias))
-    A = np.asarray(analysis.activity_matrix(W, b, V, atol=atol, include_bias=include_bias))
+    C = np.asarray(analysis.contributions(W, b, V))
+    A = np.asarray(analysis.activity_matrix(W, b, V, atol=atol))
     D = V.shape[0]
     fig, axes = plt.subplots(1, D, figsize=(4.2 * D, 3.6), sharey=True, squeeze=False)
     for j, ax in enumerate(axes[0]):
@@ -88,8 +88,7 @@ def training_curves_figure(histories: dict[str, dict[str, np.ndarray]],
     return fig
 
 
-def save_neuron_sharing_figures(fig_dir, trained, histories, *, include_bias=True,
-                                atol=analysis.DEFAULT_ATOL,
+def save_neuron_sharing_figures(fig_dir, trained, histories, *, atol=analysis.DEFAULT_ATOL,
                                 status: dict[str, str] | None = None) -> list[Path]:
     """Write the location figure of every run and the training curves as PNG and PDF.
 
@@ -104,8 +103,7 @@ def save_neuron_sharing_figures(fig_dir, trained, histories, *, include_bias=Tru
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, p in trained.items():
-        fig = neuron_locations_figure(p.W, p.b, p.V, title=name.replace("_", " "),
-                                      include_bias=include_bias, atol=atol)
+        fig = neuron_locations_figure(p.W, p.b, p.V, title=name.replace("_", " "), atol=atol)
         flag = _flag(status.get(name))
         if flag:
             fig.suptitle(name.replace("_", " ") + flag, color="red")

@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
-import jax
 import numpy as np
 from flax import nnx
 
-from vvjax import analysis, data, norms, results, train
+from vvjax import analysis, data, norms, objectives, results, train
 from vvjax._config import ConfigError, Rule, above, at_least, one_of, validate
 from vvjax._threads import thread_map
 from vvjax.convergence import Criterion, assess, zero_predictor_fit
-from vvjax.models import ShallowParams, ShallowVVNet, params_of, shallow_forward
+from vvjax.models import ShallowParams, ShallowVVNet, layer_io, params_of, shallow_forward
 from vvjax.runs._job import PRECISIONS, run_job
 
 __all__ = ["SOURCES", "TeacherDataConfig", "StudentTrainConfig", "NeuronSharingConfig",
@@ -58,7 +57,7 @@ class StudentTrainConfig:
     lr: float = 0.2
     optimizer: str = "sgd"
 
-    RULES: ClassVar[dict[str, Rule]] = {"regularizer": one_of(train.REGULARIZERS),
+    RULES: ClassVar[dict[str, Rule]] = {"regularizer": one_of(objectives.REGULARIZERS),
                                         "lam": at_least(0), "lr": above(0),
                                         "optimizer": one_of(train.OPTIMIZERS)}
 
@@ -151,18 +150,18 @@ def _train_one(cfg: NeuronSharingConfig, run: StudentTrainConfig, init: ShallowP
     student = ShallowVVNet.from_params(init)  # one module per run: runs train in threads
     model, history = train.fit(
         student, X, Y, steps=cfg.steps, lr=run.lr, lam=run.lam, regularizer=run.regularizer,
-        optimizer=run.optimizer, include_bias=cfg.include_bias, log_every=cfg.log_every,
-        progress=cfg.progress,
+        optimizer=run.optimizer, decay="weights_and_biases" if cfg.include_bias else "weights",
+        log_every=cfg.log_every, active_atol=cfg.active_atol, progress=cfg.progress,
     )
     return params_of(model), history
 
 
 def _summary(params, history, X, Y, cfg: NeuronSharingConfig) -> dict[str, Any]:
     W, b, V = params.W, params.b, params.V
-    counts = analysis.sharing_summary(W, b, V, atol=cfg.active_atol, include_bias=cfg.include_bias)
+    counts = analysis.sharing_summary(W, b, V, atol=cfg.active_atol)
     fit = shallow_forward(params, X)
     mse = float(np.mean((np.asarray(fit) - np.asarray(Y)) ** 2))
-    Phi = jax.nn.relu(X @ W.T - b[None, :]).T  # K x N features of the trained network
+    Phi, _ = layer_io(params, X, 0)  # K x N features of the trained network
     verdict = assess(history.loss, history.data_fit, zero_predictor_fit(Y), cfg.convergence)
     return {
         **verdict._asdict(),  # status, converged, collapsed, rel_change, fit_ratio
@@ -202,8 +201,8 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
         from vvjax.plots import neuron_sharing as plots
 
         figures = plots.save_neuron_sharing_figures(
-            out_dir / "figures", trained, histories, include_bias=cfg.include_bias,
-            atol=cfg.active_atol, status={k: r["status"] for k, r in summaries.items()})
+            out_dir / "figures", trained, histories, atol=cfg.active_atol,
+            status={k: r["status"] for k, r in summaries.items()})
     N, D = cfg.data.n, cfg.data.d_out
     return {
         "runs": summaries,
@@ -211,7 +210,8 @@ def _body(cfg: NeuronSharingConfig, out_dir: Path) -> dict[str, Any]:
         "teacher": {"width": cfg.data.teacher_width,
                     "vv_norm": float(norms.vv_norm(teacher.W, teacher.b, teacher.V,
                                                    include_bias=cfg.include_bias))},
-        "representer_bound": analysis.representer_bound(N, D),
+        "representer_bound": analysis.representer_bound(N),
+        "representer_bound_sharp": analysis.representer_bound_sharp(N, D),
         "figures": [str(Path(f).relative_to(out_dir)) for f in figures],
     }
 
