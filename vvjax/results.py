@@ -40,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping
@@ -263,6 +264,17 @@ def _holder_text(info: Mapping[str, Any] | None) -> str:
             f"{info.get('config_hash')}, started {info.get('started_at')})")
 
 
+def _read_holder(path: Path, wait: float = 2.0) -> dict[str, Any] | None:
+    """The lock holder's record; the holder writes it right after taking the lock, so a
+    reader that finds the lock taken waits up to ``wait`` seconds for the record to appear."""
+    deadline = time.monotonic() + wait
+    while True:
+        info = _read_json(path)
+        if info or time.monotonic() > deadline:
+            return info
+        time.sleep(0.02)
+
+
 def _lock_held(path: Path) -> bool | None:
     """Is the job lock at ``path`` held by a live process? ``None``: cannot tell (no flock)."""
     if fcntl is None or not path.is_file():
@@ -306,7 +318,7 @@ def claim_job(out_dir: str | os.PathLike, chash: str) -> Iterator[Path]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise JobBusyError(
-                    f"{out_dir} is in use by {_holder_text(_read_json(path))}; two jobs must not "
+                    f"{out_dir} is in use by {_holder_text(_read_holder(path))}; two jobs must not "
                     "share an output folder. Wait for it to finish (a finished job with the same "
                     "config is then reused) or choose another hydra.run.dir / output folder"
                 ) from None
