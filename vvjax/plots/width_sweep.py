@@ -5,8 +5,9 @@ same functions draw a single job and a whole sweep. Members whose convergence st
 ``"ok"`` (:mod:`vvjax.convergence`) are left out of the medians and counted in the legend
 (``"k flagged"``); in the width-against-lambda figure they are drawn as open markers.
 
-* :func:`width_vs_n_figure`: learned and certified width against N, one panel per D, with the
-  ``min(N^2, N D)`` curve and the median rank bound ``rank(Phi) rank(Psi)``;
+* :func:`width_vs_n_figure`: learned, certified (members whose lasso re-solve was certified) and
+  sparsified width against N, one panel per D, with the ``min(N^2, N D)`` curve and the median
+  rank bound ``rank(Phi) rank(Psi)``;
 * :func:`sharing_vs_d_figure`: the shared fraction against D, VV-type penalties against
   ``||.||_{M,1}``;
 * :func:`width_vs_lambda_figure`: width against lambda, one line per (kind, N, D).
@@ -33,7 +34,9 @@ def ok_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]],
 
 
 def _median(rows, key):
-    v = [r[key] for r in rows if r.get(key) is not None]
+    if key == "certified_width":  # only certified lasso solutions
+        rows = [r for r in rows if r.get("lasso_converged") in (True, "True")]
+    v = [r[key] for r in rows if r.get(key) is not None and r[key] == r[key]]
     return float(np.median(v)) if v else np.nan
 
 
@@ -69,6 +72,8 @@ def width_vs_n_figure(rows: Iterable[Mapping[str, Any]], *, kind: str | None = N
                     label=f"learned ({k})")
             ax.plot(n, [_median(g, "certified_width") for g in sel.values()], mk + "--",
                     color="tab:orange", label=f"certified ({k})")
+            ax.plot(n, [_median(g, "sparsified_width") for g in sel.values()], mk + "-.",
+                    color="tab:green", label=f"sparsified ({k})")
             ax.plot(n, [_median(g, "rank_bound") for g in sel.values()], mk + ":",
                     color="tab:gray", label=rf"rank$\Phi\cdot$rank$\Psi$ ({k})")
         ax.set_title(f"D = {D}")

@@ -1,0 +1,86 @@
+"""Speed of a width-sweep job's training: the in-job fit_batch against one fit per member.
+
+    python benchmarks/width_sweep_speed.py     # N=16, D=4, random labels, 32 members
+    python benchmarks/width_sweep_speed.py --n 8 --d-out 8 --steps 20000
+
+Builds the members of one job of ``experiments/width_sweep.py`` (its default lambda x seed grid,
+student width min(N^2, N D) + N, the job's learning rates) and trains them twice, in one process:
+
+1. ``train.fit_batch`` over all members (what the runner does);
+2. the same members one ``train.fit`` call after another.
+
+Both are timed after a warm-up that compiles their programs (short runs of the same shapes), so
+the numbers are steady-state training speed; the output is member-steps per second for each and
+their ratio, and whether the trained weights agree bit for bit (they must). The ratio is what the
+batch buys on this machine: on the CPU, fit_batch runs one program per member in one thread per
+core (:func:`vvjax.train.default_workers`), so expect about the number of cores available.
+Report the machine's load (``uptime``) with the numbers.
+"""
+
+import argparse
+import os
+import time
+
+import jax
+import numpy as np
+
+from vvjax import train
+from vvjax.runs.width_sweep import (
+    SweepDataConfig,
+    WidthSweepConfig,
+    _initial_models,
+    load_data,
+    student_width,
+)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--d-out", type=int, default=4)
+    ap.add_argument("--kind", default="random", choices=("teacher", "random"))
+    ap.add_argument("--steps", type=int, default=10_000)
+    ap.add_argument("--precision", default="float64", choices=("float32", "float64"))
+    args = ap.parse_args(argv)
+    jax.config.update("jax_enable_x64", args.precision == "float64")
+    cfg = WidthSweepConfig(data=SweepDataConfig(kind=args.kind, n=args.n, d_out=args.d_out),
+                           steps=args.steps, precision=args.precision)
+    dtype = np.float64 if args.precision == "float64" else np.float32
+    X, Y, *_ = load_data(cfg.data, dtype)
+    K, _, _ = student_width(cfg)
+    inits, lrs = _initial_models(cfg, K, X, dtype)
+    grid = [(lam, i) for lam in cfg.lams for i in range(len(cfg.seeds))]
+    members = [inits[i] for _, i in grid]
+    lr = np.asarray([lrs[i] for _, i in grid])
+    lam = np.asarray([g[0] for g in grid])
+    kw = dict(regularizer=cfg.regularizer, optimizer=cfg.optimizer, decay="weights_and_biases",
+              log_every=cfg.log_every)
+    B = len(members)
+    uptime = os.getloadavg()
+    print(f"job: {args.kind} N={args.n} D={args.d_out} width {K}, {B} members, {args.steps} steps,"
+          f" {args.precision}; {train.default_workers(B)} worker threads; load average "
+          f"{uptime[0]:.2f} {uptime[1]:.2f} {uptime[2]:.2f}")
+    warm = dict(kw, log_every=min(cfg.log_every, 100))  # compile both ways (same shapes)
+    train.fit_batch(members, X, Y, steps=warm["log_every"], lr=lr, lam=lam,
+                    **{k: v for k, v in warm.items()}, chunk=warm["log_every"])
+    train.fit(members[0], X, Y, steps=warm["log_every"], lr=float(lr[0]), lam=float(lam[0]),
+              **warm, chunk=warm["log_every"])
+
+    t = time.perf_counter()
+    batch, _ = train.fit_batch(members, X, Y, steps=args.steps, lr=lr, lam=lam, **kw)
+    t_batch = time.perf_counter() - t
+    t = time.perf_counter()
+    singles = [train.fit(m, X, Y, steps=args.steps, lr=float(r), lam=float(l), **kw)[0]
+               for m, r, l in zip(members, lr, lam, strict=True)]
+    t_single = time.perf_counter() - t
+    same = all(np.array_equal(np.asarray(a.V[...]), np.asarray(b.V[...]))
+               for a, b in zip(batch, singles, strict=True))
+    ms_batch, ms_single = B * args.steps / t_batch, B * args.steps / t_single
+    print(f"fit_batch (in-job):      {t_batch:7.2f} s  {ms_batch:10.0f} member-steps/s")
+    print(f"one fit per member:      {t_single:7.2f} s  {ms_single:10.0f} member-steps/s")
+    print(f"ratio batch / single:    {ms_batch / ms_single:.2f}x; weights bit for bit equal: "
+          f"{same}")
+
+
+if __name__ == "__main__":
+    main()
