@@ -399,12 +399,12 @@ def _member_metrics(cfg, model, hist_i, X, Y, X_test, Y_test, lam) -> dict[str, 
                  "rank_psi_lasso", "certified_bound", "lasso_objective", "trained_objective",
                  "suboptimality")
     why = None
-    if not cfg.certify:
-        why = "certify=false"
-    elif not homogeneous:
+    if not homogeneous:
         why = f"non-homogeneous activation {cfg.activation!r}: no lasso equivalent"
     elif cfg.regularizer == "m1":
         why = "the ||.||_{M,1} penalty has no multi-task-lasso equivalent"
+    elif not cfg.certify:
+        why = "certify=false"
     U = V * n_in[None, :]
     out["sparsified_width"] = (sparsified_width(Phi_u, np.where(active[None, :], U, 0.0),
                                                 rank_rtol=cfg.rank_rtol)
