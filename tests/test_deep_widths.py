@@ -58,7 +58,7 @@ def test_tiny_job_per_layer_records(tiny):
         for k in ("n_active", "rank_phi", "rank_psi", "rank_bound", "certified_width"):
             assert len(r[k]) == L, k
         for a, c, b in zip(r["n_active"], r["certified_width"], r["rank_bound"], strict=True):
-            assert a <= cfg.hidden_width and c <= b <= 8 * 8
+            assert c <= min(a, b) and a <= cfg.hidden_width and b <= 8 * 8
         for t, c in zip(r["trained_layer_norm"], r["certified_layer_norm"], strict=True):
             assert c <= t * (1 + 1e-5)
         assert r["rank_psi"][-1] <= 2  # the last hidden layer feeds D = 2 outputs

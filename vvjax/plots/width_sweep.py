@@ -57,7 +57,7 @@ def width_vs_n_figure(rows: Iterable[Mapping[str, Any]], *, kind: str | None = N
             and (kind is None or r.get("kind") == kind)]
     ok, n_bad = ok_rows(rows)
     Ds = sorted({r["d_out"] for r in rows})
-    fig, axes = plt.subplots(1, max(1, len(Ds)), figsize=(3.6 * max(1, len(Ds)), 3.4),
+    fig, axes = plt.subplots(1, max(1, len(Ds)), figsize=(3.6 * max(1, len(Ds)) + 2.2, 3.4),
                              squeeze=False, sharey=True)
     kinds = sorted({r["kind"] for r in rows})
     for ax, D in zip(axes[0], Ds, strict=False):
@@ -73,7 +73,7 @@ def width_vs_n_figure(rows: Iterable[Mapping[str, Any]], *, kind: str | None = N
             ax.plot(n, [_median(g, "certified_width") for g in sel.values()], mk + "--",
                     color="tab:orange", label=f"certified ({k})")
             ax.plot(n, [_median(g, "sparsified_width") for g in sel.values()], mk + "-.",
-                    color="tab:green", label=f"sparsified ({k})")
+                    color="tab:green", lw=0.8, ms=3, label=f"sparsified ({k})", zorder=1)
             ax.plot(n, [_median(g, "rank_bound") for g in sel.values()], mk + ":",
                     color="tab:gray", label=rf"rank$\Phi\cdot$rank$\Psi$ ({k})")
         ax.set_title(f"D = {D}")
@@ -81,8 +81,12 @@ def width_vs_n_figure(rows: Iterable[Mapping[str, Any]], *, kind: str | None = N
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("neurons (median over ok members)")
-    _legend(axes[0, -1], fontsize=6, title=f"{n_bad} flagged left out", title_fontsize=6)
     fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.subplots_adjust(right=0.8)
+        fig.legend(handles, labels, loc="center right", fontsize=7,
+                   title=f"{n_bad} flagged left out", title_fontsize=7)
     return fig
 
 

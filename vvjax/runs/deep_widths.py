@@ -23,7 +23,12 @@ balancing first changes none of the numbers below). Hence
   :func:`vvjax.lasso.sparsify`) keeps the network's function exactly on the training data, never
   raises the layer's penalty, and leaves at most ``rank(Phi^(l)) rank(Psi^(l)) <= N^2`` neurons
   (the multi-task lasso sparsity theorem); at a global minimizer of the weight-decay objective the
-  trained ``U`` solves it. This holds for any loss: the data term is untouched.
+  trained ``U`` solves it. This holds for any loss: the data term is untouched. vvjax poses it on
+  the layer's active neurons (the activity rule of :mod:`vvjax.analysis`; ``Psi`` their part of
+  the next pre-activations, which differs from the whole layer's by the inactive neurons'
+  contributions, each below the activity threshold): the certified width is then at most the
+  learned width as well. Without that restriction an exact re-fit must also reproduce the inactive
+  neurons' tiny contributions, and its minimum-norm solution can be wider than the trained layer.
 * **the last hidden layer with the "mse" loss** (also recorded, as
   ``certified_width_penalized``): the outputs are ``U Phi~ + b_L`` with an unregularized output
   bias, so the layer subproblem is exactly a multi-task lasso,
@@ -211,10 +216,14 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
         out["rank_phi"].append(r_phi)
         out["rank_psi"].append(r_psi)
         out["rank_bound"].append(r_phi * r_psi)
-        U = np.asarray(p.Ws[l + 1], np.float64) * n_in[None, :]
+        act = np.asarray(analysis.activity(p.Ws[l], p.bs[l], p.Ws[l + 1],
+                                           atol=cfg.active_atol)[0])
+        W_next = np.where(act[None, :], np.asarray(p.Ws[l + 1], np.float64), 0.0)
+        U = W_next * n_in[None, :]
         out["trained_layer_norm"].append(float(np.sum(np.linalg.norm(U, axis=0))))
-        if cfg.certify:
-            c = layer_certified_width(Phi, Psi, n_in, tol=cfg.lasso_tol, rank_rtol=cfg.rank_rtol)
+        if cfg.certify:  # the layer's active neurons and their outputs (module docstring)
+            c = layer_certified_width(Phi[act], W_next[:, act] @ Phi[act], n_in[act],
+                                      tol=cfg.lasso_tol, rank_rtol=cfg.rank_rtol)
             for k, v in c.items():
                 out[k].append(v)
         else:
