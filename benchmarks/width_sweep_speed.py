@@ -7,7 +7,9 @@ Builds the members of one job of ``experiments/width_sweep.py`` (its default lam
 student width min(N^2, N D) + N, the job's learning rates) and trains them twice, in one process:
 
 1. ``train.fit_batch`` over all members (what the runner does);
-2. the same members one ``train.fit`` call after another.
+2. the same members one ``train.fit`` call after another;
+3. for reference, ``fit_batch(group_size=B)``: all members in one vmapped program (the default on
+   an accelerator; on the CPU not bit for bit equal to single fits, so the runner does not use it).
 
 Both are timed after a warm-up that compiles their programs (short runs of the same shapes), so
 the numbers are steady-state training speed; the output is member-steps per second for each and
@@ -75,11 +77,20 @@ def main(argv=None) -> None:
     t_single = time.perf_counter() - t
     same = all(np.array_equal(np.asarray(a.V[...]), np.asarray(b.V[...]))
                for a, b in zip(batch, singles, strict=True))
+    train.fit_batch(members, X, Y, steps=warm["log_every"], lr=lr, lam=lam, **warm,
+                    chunk=warm["log_every"], group_size=B)
+    t = time.perf_counter()
+    vm, _ = train.fit_batch(members, X, Y, steps=args.steps, lr=lr, lam=lam, **kw, group_size=B)
+    t_vmap = time.perf_counter() - t
+    diff = max(float(np.max(np.abs(np.asarray(a.V[...]) - np.asarray(b.V[...]))))
+               for a, b in zip(vm, singles, strict=True))
     ms_batch, ms_single = B * args.steps / t_batch, B * args.steps / t_single
     print(f"fit_batch (in-job):      {t_batch:7.2f} s  {ms_batch:10.0f} member-steps/s")
     print(f"one fit per member:      {t_single:7.2f} s  {ms_single:10.0f} member-steps/s")
     print(f"ratio batch / single:    {ms_batch / ms_single:.2f}x; weights bit for bit equal: "
           f"{same}")
+    print(f"one vmapped program (group_size={B}, not the runner's default): {t_vmap:7.2f} s  "
+          f"{B * args.steps / t_vmap:10.0f} member-steps/s; max |V - V_single| {diff:.1e}")
 
 
 if __name__ == "__main__":

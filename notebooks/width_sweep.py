@@ -58,6 +58,8 @@ print("sweep folder:", sweep)
 # %%
 df = pd.read_csv(sweep / "summary.csv")
 print(len(df), "members in", df["job"].nunique(), "jobs")
+if SMOKE and "VVJAX_SWEEP_DIR" not in os.environ:  # 4 jobs x (2 lambdas x 2 seeds)
+    assert (len(df), df["job"].nunique()) == (16, 4)
 print(df[["kind", "n", "d_out", "lam", "init_seed", "status", "n_active", "certified_width",
           "sparsified_width", "rank_bound", "representer_bound_sharp"]].head(8).to_string())
 

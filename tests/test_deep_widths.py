@@ -65,3 +65,19 @@ def test_tiny_job_per_layer_records(tiny):
         assert r["certified_width_penalized"] <= r["certified_bound_penalized"]
     assert m["n_certified_above_rank_bound"] == 0
     assert (out / "figures" / "widths_per_layer.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("preset", ["default", "random", "digits"])
+def test_presets_compose_and_validate(preset):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from vvjax.configs import register_configs
+
+    register_configs()
+    conf = Path(__file__).resolve().parent.parent / "conf" / "deep_widths"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = to_config(compose("config", overrides=[f"preset={preset}"]))
+    assert isinstance(cfg, DeepWidthsConfig)
+    assert cfg.data.kind == {"default": "teacher"}.get(preset, preset)

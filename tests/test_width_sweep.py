@@ -2,6 +2,7 @@
 width rule, the certified width against independent references, and a tiny job end to end."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,21 @@ def test_lasso_certificates_are_reported(tiny_job):
         assert r["lasso_objective"] <= r["trained_objective"] + 1e-12
     for r in m["members"]:  # sparsify never adds a neuron and respects the bound
         assert r["sparsified_width"] <= min(r["n_active"], r["rank_bound"])
+
+
+@pytest.mark.parametrize("preset", ["default", "full", "linnerud", "m1", "activations"])
+def test_presets_compose_and_validate(preset):
+    from hydra import compose, initialize_config_dir
+
+    from vvjax.configs import register_configs
+
+    register_configs()
+    conf = Path(__file__).resolve().parent.parent / "conf" / "width_sweep"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        dict_cfg = compose("config", overrides=[f"preset={preset}", "debug=smoke"])
+    cfg = to_config(dict_cfg)
+    assert isinstance(cfg, WidthSweepConfig) and cfg.steps == 600  # debug=smoke applies last
+    if preset == "linnerud":
+        assert (cfg.data.kind, cfg.data.n, cfg.data.d_out) == ("linnerud", 20, 3)
+    if preset == "activations":
+        assert cfg.regularizer == "weight_decay" and cfg.data.n_test == 200
