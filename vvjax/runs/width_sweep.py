@@ -58,8 +58,8 @@ from vvjax.models import ShallowVVNet, layer_io, params_of
 from vvjax.runs._job import PRECISIONS, run_job
 
 __all__ = ["DATA_KINDS", "REGULARIZERS", "LR_RULES", "SweepDataConfig", "WidthSweepConfig",
-           "required_width", "student_width", "load_data", "unit_features", "certified_width",
-           "balance_stats", "run_width_sweep"]
+           "required_width", "student_width", "load_data", "initial_models", "unit_features",
+           "certified_width", "sparsified_width", "balance_stats", "run_width_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +343,10 @@ def _decay(cfg: WidthSweepConfig) -> str:
     return "weights_and_biases" if cfg.include_bias else "weights"
 
 
-def _initial_models(cfg: WidthSweepConfig, K: int, X, dtype) -> tuple[list, np.ndarray]:
-    """One initial student per seed and its learning rate (:data:`LR_RULES`)."""
+def initial_models(cfg: WidthSweepConfig, K: int, X, dtype) -> tuple[list, np.ndarray]:
+    """``(models, lrs)``: one initial ``ShallowVVNet`` of width ``K`` per seed of ``cfg.seeds``
+    (drawn with ``cfg.init`` in ``dtype``) and its learning rate (:data:`LR_RULES`; ``X`` (N, d)
+    the training inputs), as the runner trains them."""
     N, D = X.shape[0], cfg.data.d_out
     models, lrs = [], []
     for s in cfg.seeds:
@@ -431,7 +433,7 @@ def _body(cfg: WidthSweepConfig, out_dir: Path) -> dict[str, Any]:
     X, Y, X_test, Y_test, teacher = load_data(cfg.data, dtype)
     N, D = cfg.data.n, cfg.data.d_out
     K, need, cap_bound = student_width(cfg)
-    inits, lrs = _initial_models(cfg, K, X, dtype)
+    inits, lrs = initial_models(cfg, K, X, dtype)
     S = len(cfg.seeds)
     grid = [(lam, seed, i_s) for lam in cfg.lams for i_s, seed in enumerate(cfg.seeds)]
     members = [inits[i_s] for _, _, i_s in grid]
