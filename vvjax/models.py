@@ -128,7 +128,7 @@ class ShallowVVNet(nnx.Module):
     Raises:
       ValueError: a size that is not an integer >= 1, an unknown ``init`` or ``activation``.
 
-    Example:
+    Examples:
       >>> net = ShallowVVNet(2, 100, 2, rngs=nnx.Rngs(0))
       >>> net.W.shape, net.b.shape, net.V.shape, net.homogeneous
       ((100, 2), (100,), (2, 100), True)
@@ -243,7 +243,8 @@ class DeepVVNet(nnx.Module):
     Args:
       widths: list of at least two layer sizes.
       rngs: ``nnx.Rngs``.
-      activation, negative_slope: as :class:`ShallowVVNet`.
+      activation: as :class:`ShallowVVNet`.
+      negative_slope: as :class:`ShallowVVNet`.
       init: ``"torch"`` (default) or ``"normal"``.
       dtype: parameter dtype.
 
@@ -251,7 +252,7 @@ class DeepVVNet(nnx.Module):
       ValueError: fewer than two widths, a width that is not an integer >= 1, an unknown ``init``
         or ``activation``.
 
-    Example:
+    Examples:
       >>> net = DeepVVNet([2, 16, 16, 3], rngs=nnx.Rngs(0))
       >>> [p.shape for p in net.activations(jnp.ones((5, 2)))[0]]
       [(5, 16), (5, 16)]
@@ -426,7 +427,9 @@ def layer_io(model_or_params, X, l: int = 0, *, activation: str | None = None,
         ``activation``; default ``"relu"``).
       X: inputs (N, d).
       l: hidden-layer index, ``0 <= l < L - 1`` (``L`` linear layers).
-      activation, negative_slope: override the model's activation (needed for bare params).
+      activation: override the model's activation (needed for bare params; default
+        ``"relu"``).
+      negative_slope: override the model's leaky-ReLU slope.
 
     Raises:
       ValueError: ``l`` out of range, ``X`` of the wrong shape.

@@ -502,7 +502,7 @@ def _check_data(X, Y, model, loss):
     X = jnp.asarray(X, dtype)
     N = X.shape[0]
     if loss == "cross_entropy":
-        Y = as_array("Y", Y, ndim=1)
+        Y = as_array("Y", Y, ndim=1, keep_int=True)
         if not (jnp.issubdtype(Y.dtype, jnp.integer) or jnp.issubdtype(Y.dtype, jnp.bool_)):
             raise ValueError(f"Y must hold integer class labels for loss='cross_entropy', got "
                              f"dtype {Y.dtype}")
@@ -518,7 +518,7 @@ def _check_data(X, Y, model, loss):
                              f"{model.d_out}), got {tuple(Y.shape)}")
         Y = jnp.asarray(Y, dtype)
     else:  # a callable loss: any target array with one row per sample
-        Y = as_array("Y", Y)
+        Y = as_array("Y", Y, keep_int=True)
         Y = jnp.asarray(Y, dtype) if jnp.issubdtype(Y.dtype, jnp.floating) else Y
     if Y.ndim == 0 or Y.shape[0] != N:
         raise ValueError(f"X and Y must have the same number of rows N, got X {tuple(X.shape)}, "
@@ -745,8 +745,10 @@ def fit_batch(model, X, Y, *, steps: int, lr=None, lam=0.0, seeds: Sequence[int]
     Args:
       model: a network (shared initialisation of every member, or the architecture template when
         ``seeds`` is given) or a sequence of B networks of the same class and shapes.
-      X, Y: data, as :func:`fit`.
-      lr, lam: scalars or arrays of shape (B,).
+      X: inputs, as :func:`fit`.
+      Y: targets, as :func:`fit`.
+      lr: a scalar or an array of shape (B,).
+      lam: a scalar or an array of shape (B,).
       seeds: initialise member i as a fresh network of ``model``'s class and sizes drawn from
         ``nnx.Rngs(seeds[i])`` with ``init`` (``ShallowVVNet``/``DeepVVNet``).
       key: minibatch shuffling key(s): ``None``/an integer/a key shared by every member, or B keys.
@@ -756,7 +758,8 @@ def fit_batch(model, X, Y, *, steps: int, lr=None, lam=0.0, seeds: Sequence[int]
       workers: threads running the groups side by side (default :func:`default_workers`: one per
         CPU core). Neither ``workers`` nor the machine's core count changes any number: the
         groups, and so every member's program, depend on ``group_size`` only.
-      Other arguments: as :func:`fit`.
+      steps: as :func:`fit`; likewise ``init``, ``optimizer``, ``loss``, ``regularizer``,
+        ``decay``, ``batch_size``, ``log_every``, ``chunk``, ``active_atol``, ``progress``.
 
     Returns:
       ``(models, history)``: a list of B trained networks and a :class:`History` whose curves have
