@@ -63,6 +63,7 @@ def test_tiny_job_per_layer_records(tiny):
             assert c <= t * (1 + 1e-5)
         assert r["rank_psi"][-1] <= 2  # the last hidden layer feeds D = 2 outputs
         assert r["certified_width_penalized"] <= r["certified_bound_penalized"]
+        assert r["penalized_converged"] in (True, False)
     assert m["n_certified_above_rank_bound"] == 0
     assert (out / "figures" / "widths_per_layer.png").stat().st_size > 0
 

@@ -35,7 +35,8 @@ balancing first changes none of the numbers below). Hence
   ``1/(N D) ||U Phi~ + b_L 1^T - Y^T||_F^2 + lam sum_k ||u_k||``; eliminating ``b_L`` centers
   ``Phi~`` and ``Y`` over the samples, and multiplying by ``D/2`` gives the lasso of
   :func:`vvjax.lasso.solve_penalized` at ``lam' = lam D / 2``
-  (:func:`vvjax.objectives.lasso_lam`). For an inner layer the data term is not a quadratic
+  (:func:`vvjax.objectives.lasso_lam`); ``penalized_converged`` says whether its gap was
+  certified. For an inner layer the data term is not a quadratic
   function of ``U`` (the next layers are nonlinear), so no lambda makes it a lasso; the
   constrained problem is the natural certificate there.
 
@@ -229,7 +230,8 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
         else:
             for k in ("certified_width", "constrained_converged", "certified_layer_norm"):
                 out[k].append(None)
-    pen = {"certified_width_penalized": None, "certified_bound_penalized": None}
+    pen = {"certified_width_penalized": None, "certified_bound_penalized": None,
+           "penalized_converged": None}
     if cfg.certify and loss == "mse":  # the last hidden layer is a lasso (module docstring)
         l = n_hidden - 1
         Phi, _ = layer_io(model, X, l)
@@ -242,7 +244,8 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
                                                               activation=cfg.activation),
                             U0=U0, tol=max(cfg.lasso_tol, 1e-9), rank_rtol=cfg.rank_rtol)
         pen = {"certified_width_penalized": c["certified_width"],
-               "certified_bound_penalized": c["certified_bound"]}
+               "certified_bound_penalized": c["certified_bound"],
+               "penalized_converged": c["lasso_converged"]}
     return {**out, **pen}
 
 
