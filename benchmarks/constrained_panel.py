@@ -1,6 +1,7 @@
 """Constrained multi-task lasso, one Fig.-3 panel: vvjax against sequential CVXPY + Clarabel.
 
-Problem (PAPER.md Sec. 5.2a, ANCHORS.md (C)): ``min sum_k ||v_k||_2  s.t.  V Phi = Psi`` with Phi
+Problem (arXiv 2305.16534, Fig. 3; docs/paper.md §7.2):
+``min sum_k ||v_k||_2  s.t.  V Phi = Psi`` with Phi
 (K x N) and Psi (D x N) i.i.d. N(0, 1), D=10, N=40, K=500, 100 trials, float64 on CPU.
 
 * vvjax, vmap: ``solve_constrained_batch(method="vmap")``, one batched program. "compile" is the

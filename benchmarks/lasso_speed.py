@@ -2,7 +2,7 @@
 
 Problem (scikit-learn MultiTaskLasso scaling, X = Phi^T, Y = Psi^T, coef_ = V):
     P(V) = 1/(2N) ||V Phi - Psi||_F^2 + lam * sum_k ||v_k||_2.
-Instances (post-ReLU Gaussian features, Psi = V0 Phi + 1 % noise; see /work/shared/ANCHORS.md):
+Instances (post-ReLU Gaussian features, Psi = V0 Phi + 1 % noise):
     A: K=512,  N=50,000, D=10, lam = 0.2  lam_max
     B: K=4096, N=10,000, D=10, lam = 0.05 lam_max
        (peers are capped: they do not reach 1e-6 in minutes)

@@ -1,4 +1,4 @@
-"""Multi-task-lasso sparsity histograms (PAPER.md Sec. 5.2-5.3): counts within the rank bounds.
+"""Multi-task-lasso sparsity histograms (docs/paper.md §7.2-7.4): counts within the rank bounds.
 
     python experiments/lasso_bounds.py                     # Fig. 3 (random data)
     python experiments/lasso_bounds.py preset=rank         # Fig. 4 (rank-constrained)

@@ -1,4 +1,4 @@
-"""Neuron-sharing experiment (PAPER.md Sec. 5.1):
+"""Neuron-sharing experiment (docs/paper.md §7.1):
 weight decay makes a 2-output network share neurons.
 
     python experiments/neuron_sharing.py                  # the paper's exact run (1e6 steps)

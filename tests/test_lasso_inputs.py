@@ -50,7 +50,10 @@ def test_penalized_sparse_equals_dense_and_sklearn(sparse_problem):
     _same(res, lasso.solve_penalized(dense, Psi, lam, tol=1e-10))
     assert res.converged
     sk = MultiTaskLasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=100_000)
-    sk.fit(Phi.T.tocsr(), Psi.T)  # scikit-learn fits the sparse input
+    try:
+        sk.fit(Phi.T.tocsr(), Psi.T)  # recent scikit-learn fits the sparse input
+    except TypeError:  # scikit-learn < 1.5 (the lowest supported) wants it dense
+        sk.fit(dense.T, Psi.T)
     N = Phi.shape[1]
 
     def objective(V):

@@ -63,7 +63,7 @@ def test_norm_closed_forms():
 
 def test_m1_versus_vv_sharing_toy():
     # One shared neuron feeding both outputs costs sqrt(2) under VV, 2 under M,1
-    # (PAPER.md Sec. 2.3).
+    # (docs/paper.md §3.3).
     W, b = jnp.array([[1.0, 0.0]]), jnp.array([0.0])
     V = jnp.array([[1.0], [1.0]])
     np.testing.assert_allclose(norms.vv_norm(W, b, V), np.sqrt(2))

@@ -1,8 +1,8 @@
-"""Figures of the neuron-sharing experiment (PAPER.md Sec. 5.1).
+"""Figures of the neuron-sharing experiment (docs/paper.md §7.1).
 
 Each active neuron is drawn at ``(theta_k, b_k / ||w_k||)`` in one panel per output, with marker
 area proportional to its contribution ``|v_jk| ||(w_k, b_k)||`` to that output (absolute values: the
-authors' plot passed signed sizes and so hid negative-weight neurons, PAPER.md Sec. 8).
+authors' plot passed signed sizes and so hid negative-weight neurons, docs/paper.md §9).
 
 Runs whose convergence status (:mod:`vvjax.convergence`) is not ``"ok"`` are flagged: the status
 in red in the title of their location figure, a dashed curve and the status in the legend of the

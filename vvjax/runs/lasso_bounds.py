@@ -1,25 +1,26 @@
-"""Multi-task-lasso sparsity histograms (PAPER.md Sec. 5.2-5.3; arXiv 2305.16534, Figs. 3-5).
+"""Multi-task-lasso sparsity histograms (arXiv 2305.16534, Figs. 3-5; docs/paper.md §7.2-7.4).
 
 Each trial draws a constrained multi-task lasso ``min sum_k ||v_k||_2  s.t.  V Phi = Psi``
 (``Phi`` K x N, ``Psi`` D x N, ``V`` D x K), solves it with :func:`vvjax.lasso.solve_constrained`,
 and counts the nonzero columns of the solution, then again after :func:`vvjax.lasso.sparsify`
 (same objective, same fit, at most rank(Phi) rank(Psi) columns). Every count should lie between
-the lower bound and the theorem's upper bound rank(Phi) rank(Psi) (PAPER.md Sec. 4.2):
+the lower bound and the theorem's upper bound rank(Phi) rank(Psi) (arXiv 2305.16534, multi-task
+lasso sparsity theorem; docs/paper.md §4.4):
 
 * ``figure="random"`` (Fig. 3): D=10, K=500, N in {10, 20, 30, 40}, Phi and Psi i.i.d. N(0, 1).
   Lower bound N, upper bound N min(N, D) = N D.
 * ``figure="rank"`` (Fig. 4): N=20, K=200, Phi = U B with U K x r and B r x N Gaussian, r in
   {2, 5, 10, 20}, and Psi = A Phi with A **D x K, D = 10** as the panel titles say. The authors'
-  code used A with r rows instead (PAPER.md Sec. 5.2b, Sec. 8); ``rank.authors_psi_rows=true``
+  code used A with r rows instead (docs/paper.md §7.3, §9); ``rank.authors_psi_rows=true``
   reproduces that. Lower bound r, upper bound r min(r, D).
 * ``figure="bruteforce"`` (Fig. 5): D=2, N=3, K in {7, ..., 11}, Gaussian; the size of the sparsest
   optimal support is found by exhaustive search (:func:`vvjax.lasso.sparsest_bruteforce`) and should
   lie in [N, N D] = [3, 6], often above N.
 
 The lower bound drawn is the *generic* one, rank(Phi): with Psi's rows in general position inside
-row(Phi), any feasible V needs at least rank(Phi) columns (PAPER.md Sec. 4.2). The theorem's
+row(Phi), any feasible V needs at least rank(Phi) columns (docs/paper.md §4.5). The theorem's
 deterministic lower bound rank(Psi) is recorded too. Counts use a *relative* threshold
-(``count_rtol``), not the authors' absolute 1e-7 that counted solver residue (PAPER.md Sec. 8).
+(``count_rtol``), not the authors' absolute 1e-7 that counted solver residue (docs/paper.md §9).
 """
 
 import contextlib
@@ -72,15 +73,16 @@ PAPER_REFERENCE: dict[str, dict[str, dict[str, Any]]] = {
         "r=20": {"range": [70, 111], "mean": 87.5, "lines": [20, 200]},
     },
     "bruteforce": {  # Sec. 5.3: the paper's histogram values are not retrievable; expected [N, N D]
-        "K=7": {"range": [3, 6], "rerun_histogram": {"3": 19, "4": 18, "5": 3}, "lines": [3, 7]},
+        "K=7": {"range": [3, 6], "lines": [3, 7]},
         "K=8": {"range": [3, 6], "lines": [3, 7]},
         "K=9": {"range": [3, 6], "lines": [3, 7]},
         "K=10": {"range": [3, 6], "lines": [3, 7]},
-        "K=11": {"range": [3, 6], "rerun_histogram": {"3": 5, "4": 9, "5": 6}, "lines": [3, 7]},
+        "K=11": {"range": [3, 6], "lines": [3, 7]},
     },
 }
-"""What PAPER.md reports per panel (``range``: min-max of the counts; ``lines``: the red lines the
-authors drew, with their "+1" plotting offset on the upper one)."""
+"""What the authors' notebooks report per panel (docs/paper.md §7.2-7.4, §8): ``range``, the
+min-max of the counts; ``lines``, the red lines the authors drew, with their "+1" plotting offset
+on the upper one."""
 
 
 _POSITIVE_INTS = Rule(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1")
@@ -107,7 +109,7 @@ class RankPanelsConfig:
     k: int = 200
     ranks: list[int] = field(default_factory=lambda: [2, 5, 10, 20])
     authors_psi_rows: bool = False
-    """``True``: A has r rows, as in the authors' code (PAPER.md Sec. 8), not D as titled."""
+    """``True``: A has r rows, as in the authors' code (docs/paper.md §9), not D as titled."""
 
     RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "n": at_least(1),
                                         "k": at_least(1), "ranks": _POSITIVE_INTS}
@@ -368,9 +370,9 @@ def _body(cfg: LassoBoundsConfig, out_dir: Path) -> dict[str, Any]:
         "n_not_converged": sum(p["n_not_converged"] for p in panels.values()),
         "psi_rows_note": (
             "rank figure: Psi = A Phi with A having "
-            + ("r rows (the authors' code, PAPER.md Sec. 8)" if cfg.rank.authors_psi_rows
+            + ("r rows (the authors' code, docs/paper.md §7.3)" if cfg.rank.authors_psi_rows
                else f"D={cfg.rank.d_out} rows as the panel titles say (the authors' code used r "
-                    "rows, PAPER.md Sec. 8)")) if cfg.figure == "rank" else None,
+                    "rows, docs/paper.md §7.3)")) if cfg.figure == "rank" else None,
         "count_rule": f"||v_k|| > {cfg.count_rtol:g} * max_j ||v_j|| (relative; the authors used "
                       "an absolute 1e-7)",
         "figures": [str(Path(f).relative_to(out_dir)) for f in figures],

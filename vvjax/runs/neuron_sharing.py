@@ -1,4 +1,4 @@
-"""The neuron-sharing experiment (PAPER.md Sec. 5.1; arXiv 2305.16534, neuron-sharing figure).
+"""The neuron-sharing experiment (arXiv 2305.16534, neuron-sharing experiment; docs/paper.md §7.1).
 
 A 2-output student ReLU network of width 2N is trained on teacher data twice: with weight decay (the
 paper's proximal method: SGD step, group soft-threshold of every ``v_k`` at ``lr * lam``, unit-norm
