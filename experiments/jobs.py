@@ -7,6 +7,8 @@
 * :class:`ValidateSweep` (a Hydra callback, ``hydra.callbacks`` in ``conf/*/config.yaml``)
   composes and checks **every job of a multirun before the first one starts**, and stops the
   sweep with one line per bad job.
+* :class:`AggregateSweep` (a Hydra callback) runs ``experiments/aggregate.py`` on the sweep folder
+  when a multirun ends: ``summary.csv`` / ``summary.jsonl`` and the experiment's sweep figures.
 * :func:`run` checks the job's config (:func:`vvjax.configs.to_config`: unknown keys, also those
   added with ``+``/``++``, types, values), runs the runner, and writes the ``.hydra/`` record
   (config, hydra config, overrides) only once the job owns its folder: Hydra's own writing is
@@ -36,7 +38,7 @@ from vvjax.runs import ConfigError
 
 log = logging.getLogger("vvjax.experiments")
 
-__all__ = ["accept_integral_floats", "ValidateSweep", "run"]
+__all__ = ["accept_integral_floats", "ValidateSweep", "AggregateSweep", "run"]
 
 
 def _field_type(schema: Any, dotted: str) -> Any:
@@ -152,6 +154,29 @@ class ValidateSweep(Callback):
                   "run:\n  " + "\n  ".join(bad), file=sys.stderr)
             raise SystemExit(2)  # Hydra turns a callback's exceptions into warnings
         log.info("sweep of %d jobs: every config checked", len(jobs))
+
+
+class AggregateSweep(Callback):
+    """Aggregate a multirun's folder when it ends (``experiments/aggregate.py``): the summary
+    files and the sweep figures. Jobs that failed are reported, not fatal; an aggregation error
+    is logged (Hydra would turn it into a warning) and leaves the job folders untouched, so
+    ``python experiments/aggregate.py <sweep dir>`` can be rerun by hand."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(  # experiments/aggregate.py, next to us
+            "aggregate", Path(__file__).with_name("aggregate.py"))
+        aggregate = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(aggregate)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            status = aggregate.main([str(sweep_dir)])
+        except Exception as exc:  # keep the sweep's own exit status
+            log.error("aggregation of %s failed: %s: %s", sweep_dir, type(exc).__name__, exc)
+            return
+        if status == 0:
+            log.info("sweep aggregated: %s", sweep_dir / "summary.csv")
 
 
 def _record_writer(dict_cfg: DictConfig, hydra_cfg: DictConfig) -> Callable[[Path], None]:

@@ -16,14 +16,18 @@ from typing import Any
 
 from vvjax import results
 from vvjax._config import ConfigError, validate
+from vvjax.runs.deep_widths import DeepWidthsConfig
 from vvjax.runs.lasso_bounds import LassoBoundsConfig
 from vvjax.runs.neuron_sharing import NeuronSharingConfig
+from vvjax.runs.width_sweep import WidthSweepConfig
 
 __all__ = ["SCHEMAS", "register_configs", "to_config", "job_id"]
 
 SCHEMAS = {
     "base_neuron_sharing": NeuronSharingConfig,
     "base_lasso_bounds": LassoBoundsConfig,
+    "base_width_sweep": WidthSweepConfig,
+    "base_deep_widths": DeepWidthsConfig,
 }
 
 
@@ -44,7 +48,8 @@ def to_config(dict_cfg: Any, experiment: str | None = None) -> Any:
 
     Args:
       dict_cfg: the composed config; a top-level ``hydra`` node is ignored.
-      experiment: ``"neuron_sharing"`` or ``"lasso_bounds"``; needed only when ``dict_cfg`` is not
+      experiment: a key of :data:`SCHEMAS` without ``base_`` (``"neuron_sharing"``,
+        ``"width_sweep"``, ...); needed only when ``dict_cfg`` is not
         already typed by its schema (a plain mapping).
 
     Returns:

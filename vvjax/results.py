@@ -76,6 +76,8 @@ __all__ = [
     "flatten",
     "SweepScan",
     "scan_sweep",
+    "MEMBERS_KEY",
+    "expand_members",
     "load_sweep",
 ]
 
@@ -457,9 +459,46 @@ def scan_sweep(sweep_dir: str | os.PathLike) -> SweepScan:
     return SweepScan(records, duplicates, failed, unfinished)
 
 
+MEMBERS_KEY = "members"
+"""A job whose ``metrics.json`` holds a list of mappings under this key trained several members
+(a lambda x seed grid in one ``fit_batch``); :func:`expand_members` gives one row per member."""
+
+
+def expand_members(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per member: a record (of :func:`scan_sweep`) whose ``members`` value is a list of
+    mappings becomes one row per member, holding the job's own keys (``members`` removed) and the
+    member's keys, flattened (:func:`flatten`) and not prefixed, plus ``member_index`` (its
+    position in the list). A record without ``members`` stays one row as it is.
+
+    Raises:
+      ValueError: a member key that is also a key of its job (the row would be ambiguous), or a
+        ``members`` value that is not a list of mappings (both named with the job folder).
+    """
+    rows = []
+    for rec in records:
+        members = rec.get(MEMBERS_KEY)
+        if members is None:
+            rows.append(dict(rec))
+            continue
+        job = rec.get("job")
+        if not isinstance(members, list) or not all(isinstance(m, Mapping) for m in members):
+            raise ValueError(f"job {job}: {MEMBERS_KEY!r} must be a list of mappings, got "
+                             f"{type(members).__name__}")
+        base = {k: v for k, v in rec.items() if k != MEMBERS_KEY}
+        for i, m in enumerate(members):
+            flat = flatten(m)
+            clash = sorted(set(flat) & (set(base) | {"member_index"}))
+            if clash:
+                raise ValueError(f"job {job}: member {i} has key(s) {clash} that its job also "
+                                 "has; rename one of them in the runner")
+            rows.append({**base, "member_index": i, **flat})
+    return rows
+
+
 def load_sweep(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """One flat record per distinct *finished* config under ``sweep_dir`` (see
-    :func:`scan_sweep`).
+    """The finished results under ``sweep_dir`` as flat rows: one per distinct *finished* config
+    (see :func:`scan_sweep`), or one per member for jobs that record ``members``
+    (:func:`expand_members`: one row per (job, lambda, seed) of a width sweep).
 
     Warns (:class:`SweepWarning`, naming each job folder) about duplicates, which are left out,
     and about failed and unfinished jobs, which have no record.
@@ -468,4 +507,4 @@ def load_sweep(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
     problems = scan.problems()
     if problems:
         warnings.warn(f"{sweep_dir}: " + "; ".join(problems), SweepWarning, stacklevel=2)
-    return scan.records
+    return expand_members(scan.records)
