@@ -5,14 +5,18 @@ a misspelled key or a wrong type fails at composition time with a message naming
 This is the only library module that imports Hydra.
 """
 
+from vvjax.runs.compress import CompressConfig
 from vvjax.runs.lasso_bounds import LassoBoundsConfig
 from vvjax.runs.neuron_sharing import NeuronSharingConfig
+from vvjax.runs.train_classifier import TrainClassifierConfig
 
 __all__ = ["SCHEMAS", "register_configs"]
 
 SCHEMAS = {
     "base_neuron_sharing": NeuronSharingConfig,
     "base_lasso_bounds": LassoBoundsConfig,
+    "base_train_classifier": TrainClassifierConfig,
+    "base_compress": CompressConfig,
 }
 
 

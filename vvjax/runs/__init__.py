@@ -6,8 +6,11 @@ a finished job instead of redoing it, and writes ``metrics.json`` last (see :mod
 """
 
 from vvjax.runs._job import run_job, set_precision
+from vvjax.runs.compress import CompressConfig, run_compress
 from vvjax.runs.lasso_bounds import LassoBoundsConfig, run_lasso_bounds
 from vvjax.runs.neuron_sharing import NeuronSharingConfig, run_neuron_sharing
+from vvjax.runs.train_classifier import TrainClassifierConfig, run_train_classifier
 
 __all__ = ["run_job", "set_precision", "NeuronSharingConfig", "run_neuron_sharing",
-           "LassoBoundsConfig", "run_lasso_bounds"]
+           "LassoBoundsConfig", "run_lasso_bounds", "TrainClassifierConfig",
+           "run_train_classifier", "CompressConfig", "run_compress"]
