@@ -349,7 +349,7 @@ def compress(model, X, *, layers=None, lam=None, lam_ratio=None, width=None, ref
         ``lam_ratio``, ``width``.
       refit: least-squares refit of the kept columns on the certified support.
       reweight: reweighted group-lasso steps after the first solve (iteratively reweighted
-        l2,1; weights ``1 / (||v_k|| + 0.01 max ||v||)``, each step certified; with ``width`` each
+        l2,1; weights ``1 / (||v_k|| + 0.3 max ||v||)``, each step certified; with ``width`` each
         step searches its own ``lam``).
       Y, X_test, Y_test: training labels / test set, for the reported losses and accuracies:
         integer labels (N,) (cross-entropy, accuracy) or float targets (N, D) (MSE).
@@ -492,7 +492,7 @@ def parse_method(spec: str) -> tuple[str, bool]:
 
 @_one_blas_thread
 def sweep(model, X, *, widths: Sequence[int], methods: Sequence[str] = ("lasso", "lasso+refit"),
-          layer: int | None = None, Y=None, X_test=None, Y_test=None, reweight: int = 3,
+          layer: int | None = None, Y=None, X_test=None, Y_test=None, reweight: int = 4,
           tol: float = 1e-6, max_iter: int = 100_000, damp: float = bl.OBS_DAMP,
           threshold: float = bl.MERGE_THRESHOLD, allow_nonhomogeneous: bool = False,
           time_inference: bool = False) -> dict[str, list[CompressionResult]]:

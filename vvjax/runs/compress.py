@@ -83,8 +83,8 @@ class CompressConfig:
     target_fraction: float = 0.10
     """The width of the paper-style table (and of the issue's first target)."""
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    reweight: int = 2
-    """Reweighting steps of ``rwlasso``."""
+    reweight: int = 4
+    """Reweighting steps of ``rwlasso`` (each a certified weighted lasso)."""
     tol: float = 1e-6
     joint: Optional[JointConfig] = field(default_factory=JointConfig)  # noqa: UP045
     figures: bool = True
