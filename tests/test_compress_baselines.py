@@ -161,3 +161,16 @@ def test_sweep_equals_the_single_calls():
     prob = layer_problem(net, X, 0)
     assert all(r.layers[0].width_before == prob.width for r in out["lasso"])
     assert [r.layers[0].width_after for r in out["merge"]] == [2, 4]
+
+
+def test_array_baselines_name_bad_arguments():
+    W, b, V, X, Phi = _layer(K=4)
+    alive = np.ones(4, bool)
+    with pytest.raises(ValueError, match=r"alive must be a boolean array of shape \(4,\)"):
+        bl.magnitude(W, b, V, 2, np.ones(3, bool))
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        bl.obs(Phi, V, 0, alive)
+    with pytest.raises(ValueError, match=r"Phi must have shape \(4, \?\)"):
+        bl.interpolative(Phi[:3], V, 2, alive)
+    with pytest.raises(ValueError, match=r"b_in must have shape \(4\)"):
+        bl.merge(W, b[:2], V, 2, alive)

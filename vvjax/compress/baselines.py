@@ -55,6 +55,24 @@ def _k_alive(k, alive):
     return min(int(k), int(np.count_nonzero(alive)))
 
 
+def _check(V, k, alive, *, Phi=None, W_in=None, b_in=None):
+    """Shapes and width of a baseline's arrays; ``ValueError`` naming the argument."""
+    from vvjax._validate import as_array, check_positive_int
+
+    V = as_array("V", V, ndim=2, to_jax=False)
+    K = V.shape[1]
+    alive = np.asarray(alive)
+    if alive.shape != (K,) or alive.dtype != bool:
+        raise ValueError(f"alive must be a boolean array of shape ({K},), got {alive.dtype} "
+                         f"{alive.shape}")
+    check_positive_int("k", k)
+    if Phi is not None:
+        as_array("Phi", Phi, shape=(K, None), to_jax=False)
+    if W_in is not None:
+        as_array("W_in", W_in, shape=(K, None), to_jax=False)
+        as_array("b_in", b_in, shape=(K,), to_jax=False)
+
+
 def top_k(scores, k, alive) -> np.ndarray:
     """Increasing indices of the ``k`` alive entries with the largest ``scores`` (ties: lower
     index first)."""
@@ -69,13 +87,24 @@ def neuron_sizes(W_in, b_in, V) -> np.ndarray:
 
 
 def magnitude(W_in, b_in, V, k, alive):
-    """Keep the k largest neuron sizes; outgoing weights unchanged."""
+    """Keep the k largest neuron sizes ``||v_k|| ||(w_k, b_k)||``; outgoing weights unchanged.
+
+    Args: ``W_in`` (K, n_in), ``b_in`` (K,), ``V`` (D', K), ``k`` >= 1, ``alive`` (K,) bool.
+    Returns ``(kept (k,), V_kept (D', k))``. Raises ``ValueError`` for mismatched shapes.
+    """
+    _check(V, k, alive, W_in=W_in, b_in=b_in)
     kept = top_k(neuron_sizes(W_in, b_in, V), k, alive)
     return kept, V[:, kept]
 
 
 def activation(Phi, V, k, alive):
-    """Keep the k largest ``mean_i |phi_k(x_i)| * ||v_k||``; outgoing weights unchanged."""
+    """Keep the k largest ``mean_i |phi_k(x_i)| * ||v_k||``; outgoing weights unchanged.
+
+    Args: ``Phi`` (K, N) post-activations on the training inputs, ``V`` (D', K), ``k`` >= 1,
+    ``alive`` (K,) bool. Returns ``(kept (k,), V_kept (D', k))``. Raises ``ValueError`` for
+    mismatched shapes.
+    """
+    _check(V, k, alive, Phi=Phi)
     kept = top_k(np.mean(np.abs(Phi), axis=1) * np.linalg.norm(V, axis=0), k, alive)
     return kept, V[:, kept]
 
@@ -86,8 +115,14 @@ def interpolative(Phi, V, k, alive):
     Column-pivoted QR (``scipy.linalg.qr(Phi_A^T, pivoting=True)``, Businger-Golub pivoting: each
     step picks the neuron with the largest residual after projecting out those already picked)
     gives S = the first k pivots and ``T_{rest} = (R11^-1 R12)^T``, so that ``Phi_A ~ T Phi_S``.
-    Returns ``(kept, V T)``; the approximation is exact when ``k >= rank(Phi)``.
+    Returns ``(kept, V T)``; the approximation is exact when ``k >= rank(Phi)``. ``T`` is the
+    least-squares fit of every row of ``Phi`` from the kept rows, so ``V T`` already is the
+    least-squares refit of the next layer on the kept neurons.
+
+    Args: ``Phi`` (K, N), ``V`` (D', K), ``k`` >= 1, ``alive`` (K,) bool. Raises ``ValueError``
+    for mismatched shapes.
     """
+    _check(V, k, alive, Phi=Phi)
     A = np.flatnonzero(alive)
     k = _k_alive(k, alive)
     _, R, piv = qr(Phi[A].T, mode="economic", pivoting=True)
@@ -116,7 +151,13 @@ def obs_path(Phi, V, alive, widths, *, damp: float = OBS_DAMP) -> dict:
     Returns ``{k: (kept, V_kept)}`` for every ``k`` in ``widths`` (capped at the number of alive
     neurons): the increasing indices of the k neurons left and their compensated outgoing weights
     (D', k). One elimination serves every width (the removal order is nested).
+
+    Args: ``Phi`` (K, N), ``V`` (D', K), ``alive`` (K,) bool, ``widths`` ints >= 1, ``damp``
+    (>= 0) the damping as a fraction of the mean Gram diagonal. Raises ``ValueError`` for
+    mismatched shapes.
     """
+    for k in widths:
+        _check(V, k, alive, Phi=Phi)
     A = np.flatnonzero(alive)
     want = sorted({_k_alive(k, alive) for k in widths}, reverse=True)
     out = {}
@@ -153,7 +194,13 @@ def obs(Phi, V, k, alive, *, damp: float = OBS_DAMP):
 
 
 def merge(W_in, b_in, V, k, alive, *, threshold: float = MERGE_THRESHOLD):
-    """Data-free neuron merging (Kim et al. 2020) after pruning to the k largest sizes."""
+    """Data-free neuron merging (Kim et al. 2020) after pruning to the k largest sizes.
+
+    Args: ``W_in`` (K, n_in), ``b_in`` (K,) deep-convention biases, ``V`` (D', K), ``k`` >= 1,
+    ``alive`` (K,) bool, ``threshold`` the cosine similarity needed to merge. Returns
+    ``(kept (k,), V_kept (D', k))``. Raises ``ValueError`` for mismatched shapes.
+    """
+    _check(V, k, alive, W_in=W_in, b_in=b_in)
     kept = top_k(neuron_sizes(W_in, b_in, V), k, alive)
     Vk = V[:, kept].astype(np.float64).copy()
     U = np.concatenate([W_in, b_in[:, None]], axis=1).astype(np.float64)

@@ -340,7 +340,7 @@ def markdown_tables(table, joint_table, base, cfg: CompressConfig, K: int, layer
             drop = _pm(r["accuracy_drop_points"], r["accuracy_drop_points_std"])
             change = _pm(r["max_output_change_train"], r["max_output_change_train_std"],
                          "{:.3f}")
-            widths = "/".join(f"{w:g}" for w in r["widths"])
+            widths = "/".join(f"{w:.1f}".removesuffix(".0") for w in r["widths"])
             lines.append(f"| {r['method']} | {widths} | {r['params_before']} → "
                          f"{r['params_after']:.0f} | {acc} | {drop} | {change} |")
     return "\n".join(lines) + "\n"
