@@ -23,21 +23,15 @@ returned.
 Modules: :mod:`~vvjax.compress.layers` (a layer as arrays, neuron deletion),
 :mod:`~vvjax.compress.lasso_layer` (solves, width search, refit, reweighting),
 :mod:`~vvjax.compress.baselines`, :mod:`~vvjax.compress.evaluate`,
-:mod:`~vvjax.compress.pipeline`.
+:mod:`~vvjax.compress.pipeline` (the three entry functions), :mod:`~vvjax.compress.result`.
 """
 
 from vvjax.compress import baselines
 from vvjax.compress.baselines import BASELINES
 from vvjax.compress.lasso_layer import WidthSearch
 from vvjax.compress.layers import LayerProblem, layer_problem
-from vvjax.compress.pipeline import (
-    METHODS,
-    CompressionResult,
-    LayerCompression,
-    compress,
-    prune,
-    sweep,
-)
+from vvjax.compress.pipeline import METHODS, compress, prune, sweep
+from vvjax.compress.result import CompressionResult, LayerCompression
 
 __all__ = ["compress", "prune", "sweep", "CompressionResult", "LayerCompression", "WidthSearch",
            "LayerProblem", "layer_problem", "METHODS", "BASELINES", "baselines"]
