@@ -1,36 +1,76 @@
-"""Aggregate a Hydra sweep: one row per finished job -> summary.jsonl and summary.csv at its root.
+"""Aggregate a sweep: one row per distinct finished config -> summary.jsonl / summary.csv.
 
     python experiments/aggregate.py multirun/neuron_sharing/2026-11-28_10-00-00.000000
+
+Writes, at the sweep folder's root:
+
+* ``summary.jsonl``: one JSON record per finished config (``job``, every metric as a dotted key,
+  ``config.<key>``); lists stay lists: ``pandas.read_json(path, lines=True)``.
+* ``summary.csv``: the same records; list values are JSON text (``"[3, 4, 5]"``;
+  ``json.loads`` gives the list), so ``pandas.read_csv(path)`` reads every scalar column as is.
+* ``summary_status.json``: the job folders by status: ``finished``, ``duplicates`` (same config
+  hash as a kept job; left out of the summary), ``failed`` (with the error), ``unfinished``
+  (running, or killed), and ``flagged`` (finished jobs with a run or panel whose ``status`` is not
+  ``"ok"``, e.g. a training run that collapsed to the zero predictor; :mod:`vvjax.convergence`).
+
+Everything in ``summary_status.json`` except ``finished`` is also printed, by job folder. Exit
+status 0 when at least one job finished (1 with ``--strict`` if anything was reported), 2 when
+none did.
 """
 
 import argparse
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
-from vvjax.results import atomic_write_bytes, load_sweep
+from vvjax.results import atomic_write_bytes, save_json, scan_sweep
+
+
+def _csv_cell(v):
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="the sweep's hydra.sweep.dir")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 if any job is duplicate, failed, unfinished or "
+                             "flagged")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         parser.error(f"sweep_dir {args.sweep_dir} is not a directory")
-    records = load_sweep(args.sweep_dir)
-    if not records:
-        parser.error(f"no finished job (metrics.json) under {args.sweep_dir}")
+    scan = scan_sweep(args.sweep_dir)
+    flagged = {}
+    for r in scan.records:
+        bad = {k[:-len(".status")]: v for k, v in r.items()
+               if k.endswith(".status") and v not in ("ok", None)}
+        if bad:
+            flagged[r["job"]] = bad
+    status = {"finished": [r["job"] for r in scan.records], "duplicates": scan.duplicates,
+              "failed": scan.failed, "unfinished": scan.unfinished, "flagged": flagged}
+    save_json(args.sweep_dir / "summary_status.json", status)
+    problems = scan.problems() + [
+        f"flagged: {job}: " + ", ".join(f"{k} {v}" for k, v in bad.items())
+        for job, bad in flagged.items()]
+    for line in problems:
+        print(line, file=sys.stderr)
+    if not scan.records:
+        print(f"error: no finished job (metrics.json) under {args.sweep_dir}", file=sys.stderr)
+        return 2
+    records = scan.records
     lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
     atomic_write_bytes(args.sweep_dir / "summary.jsonl", lines.encode())
-    keys = sorted({k for r in records for k in r})
+    keys = ["job"] + sorted({k for r in records for k in r} - {"job"})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({k: _csv_cell(v) for k, v in r.items()} for r in records)
     atomic_write_bytes(args.sweep_dir / "summary.csv", buf.getvalue().encode())
-    print(f"{len(records)} finished jobs -> {args.sweep_dir / 'summary.csv'}")
-    return 0
+    print(f"{len(records)} finished configs -> {args.sweep_dir / 'summary.csv'}"
+          + (f"; {len(problems)} reported above" if problems else ""))
+    return 1 if args.strict and problems else 0
 
 
 if __name__ == "__main__":

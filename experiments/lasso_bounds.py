@@ -1,4 +1,4 @@
-"""Multi-task-lasso sparsity histograms (PAPER.md Sec. 5.2-5.3): counts within the rank bounds.
+"""Multi-task-lasso sparsity histograms (docs/paper.md §7.2-7.4): counts within the rank bounds.
 
     python experiments/lasso_bounds.py                     # Fig. 3 (random data)
     python experiments/lasso_bounds.py preset=rank         # Fig. 4 (rank-constrained)
@@ -9,25 +9,24 @@
 """
 
 import logging
-from pathlib import Path
+import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+import jobs  # experiments/jobs.py: config checks, job records, sweep validation
+from omegaconf import DictConfig
 
 from vvjax.configs import register_configs
-from vvjax.runs import run_lasso_bounds
+from vvjax.runs import LassoBoundsConfig, run_lasso_bounds
 
 register_configs()
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU" notices in logs
+log = logging.getLogger("lasso_bounds")
 
 
 @hydra.main(version_base="1.3", config_path="../conf/lasso_bounds", config_name="config")
 def main(dict_cfg: DictConfig) -> float:
-    cfg = OmegaConf.to_object(dict_cfg)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    metrics = run_lasso_bounds(cfg, out_dir)
-    print(f"[lasso_bounds:{metrics['figure']}] {out_dir}: " + "; ".join(
+    metrics = jobs.run(dict_cfg, run_lasso_bounds)
+    log.info(f"[lasso_bounds:{metrics['figure']}] " + "; ".join(
         f"{name}: solver {p['solver']['min']}-{p['solver']['max']}, sparsified "
         f"{p['sparsified']['min']}-{p['sparsified']['max']}"
         + (f", sparsest {p['sparsest']['min']}-{p['sparsest']['max']}" if "sparsest" in p else "")
@@ -37,4 +36,5 @@ def main(dict_cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv = jobs.accept_integral_floats(LassoBoundsConfig, sys.argv)
     main()

@@ -1,6 +1,6 @@
 """Regenerate ``vvjax/_data/paper_neuron_sharing.npz``: the authors' exact data and initialisations.
 
-The neuron-sharing notebook of the paper's code (``neuron_sharing_exp.ipynb``, PAPER.md Sec. 5.1)
+The neuron-sharing notebook of the paper's code (``neuron_sharing_exp.ipynb``, docs/paper.md §7.1)
 draws its data and networks with PyTorch's random numbers::
 
     torch.manual_seed(43); x_train = torch.randn(50, 2); data_net = Net(2, 5, 2)

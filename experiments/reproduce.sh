@@ -18,9 +18,9 @@ for arg in "$@"; do
   esac
 done
 mkdir -p "$out"
-echo "== neuron sharing (PAPER.md Sec. 5.1) -> $out/neuron_sharing"
+echo "== neuron sharing (docs/paper.md §7.1) -> $out/neuron_sharing"
 python experiments/neuron_sharing.py "preset=$ns_preset" "hydra.run.dir=$out/neuron_sharing"
-echo "== multi-task lasso histograms (PAPER.md Sec. 5.2-5.3) -> $out/lasso_bounds"
+echo "== multi-task lasso histograms (docs/paper.md §7.2-7.4) -> $out/lasso_bounds"
 python experiments/lasso_bounds.py -m "preset=$lb_presets" "hydra.sweep.dir=$out/lasso_bounds"
 python experiments/aggregate.py "$out/lasso_bounds"
 echo "== done: figures under $out/*/figures and $out/lasso_bounds/*/figures"

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Neuron sharing under weight decay
 #
-# Shenouda, Parhi, Lee & Nowak (JMLR 2024), PAPER.md Sec. 5.1: a 2-output student ReLU network of
+# Shenouda, Parhi, Lee & Nowak (JMLR 2024), docs/paper.md §7.1: a 2-output student ReLU network of
 # width 2N trained on teacher data keeps only a few neurons under weight decay, and
 # **every surviving neuron serves both outputs**; without weight decay every neuron stays active.
 #

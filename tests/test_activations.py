@@ -46,7 +46,7 @@ def test_leaky_relu_keeps_rescaling_invariance_and_balance(key):
     X = jax.random.normal(key, (11, 3))
     alpha = jnp.linspace(0.2, 5.0, 9)
     scaled = ShallowVVNet.from_params(params_of(net)._replace(W=W * alpha[:, None], b=b * alpha,
-                                                              V=V / alpha),
+                                                              V=V / alpha[None, :]),
                                       activation="leaky_relu", negative_slope=0.3)
     np.testing.assert_allclose(scaled(X), net(X), rtol=1e-12, atol=1e-14)
     sp = params_of(scaled)

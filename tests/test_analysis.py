@@ -44,7 +44,7 @@ def test_activity_is_rescaling_invariant(key):
     alpha = jnp.linspace(0.1, 10.0, 30)
     np.testing.assert_array_equal(analysis.activity_matrix(W, b, V),
                                   analysis.activity_matrix(W * alpha[:, None], b * alpha,
-                                                           V / alpha))
+                                                           V / alpha[None, :]))
 
 
 def test_counts_jit_and_vmap(key):

@@ -1,4 +1,5 @@
-"""End-to-end: the multi-task-lasso histogram runner (PAPER.md Sec. 5.2-5.3) and its entry point."""
+"""End-to-end: the multi-task-lasso histogram runner (docs/paper.md §7.2-7.4) and its entry
+point."""
 
 import json
 import os

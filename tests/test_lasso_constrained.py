@@ -1,6 +1,7 @@
 """Constrained multi-task lasso: certificate (KKT/duality),
 agreement with CVXPY, batching, errors."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -157,6 +158,34 @@ def test_bad_inputs_name_the_argument():
         solve_constrained_batch(Phi[None], Psi)
     with pytest.raises(ValueError, match="method"):
         solve_constrained_batch(Phi[None], Psi[None], method="pmap")
+
+
+def test_result_types_and_rel_gap():
+    """One convention for both result types: arrays are JAX arrays, the certificate fields host
+    scalars (batch: NumPy arrays), rel_gap = gap / primal."""
+    Phi, Psi = _gaussian(6)
+    res = solve_constrained(Phi, Psi)
+    for f in ("primal", "dual", "gap", "rel_gap", "residual"):
+        assert type(getattr(res, f)) is float, f
+    assert type(res.n_nonzero) is int and type(res.n_iter) is int
+    assert type(res.converged) is bool
+    assert isinstance(res.V, jax.Array) and isinstance(res.Lambda, jax.Array)
+    np.testing.assert_allclose(res.rel_gap, res.gap / res.primal, rtol=1e-15)
+    batch = solve_constrained_batch(Phi[None], Psi[None])
+    for f in ("primal", "dual", "gap", "rel_gap", "residual", "n_nonzero", "n_iter", "converged"):
+        assert isinstance(getattr(batch, f), np.ndarray) and getattr(batch, f).shape == (1,), f
+    assert isinstance(batch.V, jax.Array) and batch.V.shape == (1, 3, 60)
+
+
+@pytest.mark.parametrize("max_iter, check_every", [(20, 10), (25, 10), (7, 10), (1, 3)])
+def test_max_iter_is_never_exceeded(max_iter, check_every):
+    """max_iter = 25 with checks every 10 iterations used to run 30."""
+    Phi, Psi = _gaussian(5)
+    res = solve_constrained(Phi, Psi, tol=1e-12, max_iter=max_iter, check_every=check_every)
+    assert res.n_iter == max_iter and not res.converged
+    batch = solve_constrained_batch(Phi[None], Psi[None], tol=1e-12, max_iter=max_iter,
+                                    check_every=check_every, method="vmap")
+    assert int(batch.n_iter[0]) == max_iter
 
 
 def test_max_iter_reports_not_converged():

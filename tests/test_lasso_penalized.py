@@ -85,7 +85,12 @@ def test_certificate_is_honest(problem, solution):
     assert solution.dual <= primal + 1e-12 * p0  # a valid lower bound...
     assert solution.dual >= dual - 1e-12 * p0  # ...at least as good as the rescaled residual's
     assert solution.gap >= -1e-12 * p0
-    np.testing.assert_allclose(solution.rel_gap, solution.gap / p0, rtol=1e-12)
+    # rel_gap is relative to the primal (the convention of ConstrainedResult too); host scalars
+    np.testing.assert_allclose(solution.rel_gap, solution.gap / solution.primal, rtol=1e-12)
+    for f in ("primal", "dual", "gap", "rel_gap"):
+        assert type(getattr(solution, f)) is float, f
+    assert type(solution.n_nonzero) is int and type(solution.n_iter) is int
+    assert type(solution.converged) is bool
 
 
 def test_early_stop_reports_an_honest_gap(problem):
@@ -155,6 +160,8 @@ def test_accepts_jax_arrays_and_solver_core_vmaps(problem):
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(lam=-1.0), "lam"),
+    (dict(lam=0.0), "lam must be > 0"),
+    (dict(tol=1e-16), "tol"),
     (dict(lam=float("nan")), "lam"),
     (dict(tol=0.0), "tol"),
     (dict(max_iter=0), "max_iter"),
@@ -195,8 +202,67 @@ def test_nonfinite_phi_raises_after_gram(problem, value):
         solve_penalized(bad, Psi, lam)
     with pytest.raises(ValueError, match="Phi"):
         lasso_path(bad, Psi, lams=[lam])
-    with pytest.raises(ValueError, match="Phi"):
-        solve_penalized(np.full_like(Phi, 1e200), Psi, lam)  # finite but overflows when squared
+
+
+def test_finite_data_whose_squares_overflow_is_solved(problem, solution):
+    """1e200 Phi (its Gram matrix overflows) used to be refused; it is the same problem with
+    V -> V / 1e200 and lam -> 1e200 lam."""
+    Phi, Psi, lam = problem
+    res = solve_penalized(1e200 * Phi, Psi, 1e200 * lam, tol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(res.primal, solution.primal, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(res.V) * 1e200, np.asarray(solution.V), rtol=1e-6,
+                               atol=1e-8 * np.abs(np.asarray(solution.V)).max())
+
+
+def test_lam_zero_is_refused_by_name():
+    """The issue's input: K=20 < N=200 at lam = 0 ran its whole budget (6.7 s) and returned the
+    least-squares V with converged=False; lam = 0 has no group-lasso certificate here."""
+    rng = np.random.default_rng(0)
+    Phi, Psi = rng.standard_normal((20, 200)), rng.standard_normal((3, 200))
+    with pytest.raises(ValueError, match=r"lam must be > 0, got 0.*numpy\.linalg\.lstsq"):
+        solve_penalized(Phi, Psi, 0.0)
+    with pytest.raises(ValueError, match="lams must be > 0"):
+        lasso_path(Phi, Psi, lams=[0.5, 0.1, 0.0])
+    # a tiny positive lam is certified (the dual point is then the nearly least-squares residual)
+    tiny = 1e-8 * lam_max(Phi, Psi)
+    res = solve_penalized(Phi, Psi, tiny, tol=1e-8)
+    assert res.converged
+    V_ls = np.linalg.lstsq(Phi.T, Psi.T, rcond=None)[0].T
+    np.testing.assert_allclose(np.asarray(res.V), V_ls, atol=1e-6 * np.abs(V_ls).max())
+
+
+@pytest.mark.parametrize("max_iter", [1, 3, 7, 12, 23])
+def test_max_iter_is_never_exceeded(problem, max_iter):
+    """Epochs run in blocks of 5; the last block used to overshoot max_iter (7 -> 10)."""
+    Phi, Psi, lam = problem
+    for polish in (True, False):
+        res = pz._solve_stats(pz._gram_stats(Phi, Psi), lam, None, tol=1e-14, max_iter=max_iter,
+                              polish=polish)
+        assert res.n_iter <= max_iter
+    res = solve_penalized(Phi, Psi, lam, tol=1e-14, max_iter=max_iter)
+    assert res.n_iter <= max_iter
+    path = lasso_path(Phi, Psi, n_lams=3, tol=1e-14, max_iter=max_iter)
+    assert all(r.n_iter <= max_iter for r in path)
+
+
+def test_progress_guard_stops_a_stalled_loop(problem, monkeypatch):
+    """A kernel that makes no progress (0 epochs, no change) used to spin the outer loop for ever
+    (epochs never reach max_iter); the guard stops after 10 rounds without a gap decrease."""
+    Phi, Psi, lam = problem
+    calls = []
+
+    def stalled(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
+        calls.append(1)
+        if len(calls) > 1000:
+            raise AssertionError("the outer loop did not stop")
+        return Vt, Vt, np.int64(0)
+
+    monkeypatch.setattr(pz, "_inner_solve", stalled)
+    res = pz._solve_stats(pz._gram_stats(Phi, Psi), lam, None, tol=1e-8, max_iter=100_000)
+    assert not res.converged and res.n_iter == 0 and len(calls) <= 11
+    primal, _ = _primal_dual(Phi, Psi, np.asarray(res.V), lam)
+    np.testing.assert_allclose(res.primal, primal, rtol=1e-12)  # still an honest certificate
 
 
 def test_newton_polish_matches_kkt_on_support(problem):

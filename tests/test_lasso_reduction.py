@@ -198,3 +198,31 @@ def test_bruteforce_compiles_once_per_shape():
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiled == []
+
+
+@pytest.mark.parametrize("seed, K, max_iter", [(2, 9, 20), (2, 9, 60), (12, 7, 40), (12, 7, 60),
+                                               (24, 7, 20)])
+def test_bruteforce_unconverged_restricted_solves_are_not_skipped(seed, K, max_iter):
+    """With a small ADMM budget the restricted solves stop unconverged, above the target objective.
+    The search used to skip those supports and reported 5, 6 or 7 columns (7 > rank(Phi)
+    rank(Psi) = 6) on these inputs; an undecided support is now solved again with 20x the budget,
+    and the answer is the sparsest optimal support, 4 columns (checked with CVXPY)."""
+    rng = np.random.default_rng(seed)
+    Phi, Psi = rng.standard_normal((K, 3)), rng.standard_normal((2, 3))
+    res = sparsest_bruteforce(Phi, Psi, max_iter=max_iter)
+    ref = sparsest_bruteforce(Phi, Psi)  # default budget: every restricted solve converges
+    assert (res.n_nonzero, res.support) == (ref.n_nonzero, ref.support) and res.n_nonzero == 4
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-12)
+    np.testing.assert_allclose(_cvxpy_restricted(Phi, Psi, res.support), res.objective, rtol=1e-5)
+    smaller = [_cvxpy_restricted(Phi, Psi, S) for S in itertools.combinations(range(K), 3)]
+    assert min(smaller) > res.objective * (1 + 1e-5)
+
+
+def test_bruteforce_undecided_support_raises():
+    """A budget so small that even the retry cannot decide a support: a RuntimeError naming the
+    support and max_iter, not a silently larger count."""
+    rng = np.random.default_rng(24)
+    Phi, Psi = rng.standard_normal((7, 3)), rng.standard_normal((2, 3))
+    with pytest.raises(RuntimeError, match=r"restricted problem on support \(.*\) is undecided "
+                                           r"after 20 iterations.*raise max_iter"):
+        sparsest_bruteforce(Phi, Psi, max_iter=1)

@@ -23,7 +23,7 @@ def test_output_bias_is_unregularized_bias_variable():
     net.c[...] = jnp.array([1.0, -2.0])
     x = jnp.zeros((1, 2))
     feats = net.features(x)
-    np.testing.assert_allclose(net(x), feats @ net.V[...].T + jnp.array([1.0, -2.0]))
+    np.testing.assert_allclose(net(x), feats @ net.V[...].T + jnp.array([[1.0, -2.0]]))
     _, weights, biases, _ = nnx.split(net, nnx.All(nnx.Param, nnx.Not(models.Bias)),
                                       models.Bias, ...)
     assert {k[0] for k, _ in nnx.to_flat_state(weights)} == {"W", "V"}
@@ -54,7 +54,7 @@ def test_deep_activations_and_forward(key):
         np.testing.assert_array_equal(h, jnp.maximum(z, 0))
     p = models.params_of(net)
     # Psi of the last hidden layer (= W_L Phi) plus the output bias is the network output.
-    np.testing.assert_allclose(acts[-1][1] @ p.Ws[-1].T + p.bs[-1], net(X), rtol=1e-12)
+    np.testing.assert_allclose(acts[-1][1] @ p.Ws[-1].T + p.bs[-1][None, :], net(X), rtol=1e-12)
     assert net.widths == [3, 8, 6, 2]
 
 

@@ -19,15 +19,17 @@ def test_rescaling_leaves_function_and_vv_norm_unchanged(key, include_bias):
     alpha = jnp.exp(jax.random.normal(jax.random.key(5), (W.shape[0],)))
     X = jax.random.normal(jax.random.key(6), (20, W.shape[1]))
     f = models.shallow_forward(models.ShallowParams(W, b, V), X)
-    g = models.shallow_forward(models.ShallowParams(W * alpha[:, None], b * alpha, V / alpha), X)
+    Va = V / alpha[None, :]
+    g = models.shallow_forward(models.ShallowParams(W * alpha[:, None], b * alpha, Va), X)
     np.testing.assert_allclose(f, g, rtol=1e-10, atol=1e-12)
     for norm in (norms.vv_norm, norms.m1_norm):
         np.testing.assert_allclose(norm(W, b, V, include_bias=include_bias),
-                                   norm(W * alpha[:, None], b * alpha, V / alpha,
+                                   norm(W * alpha[:, None], b * alpha, V / alpha[None, :],
                                         include_bias=include_bias), rtol=1e-12)
     # ... while the weight-decay penalty itself is not rescaling invariant.
     assert not np.isclose(norms.weight_decay_penalty(W, b, V),
-                          norms.weight_decay_penalty(W * alpha[:, None], b * alpha, V / alpha))
+                          norms.weight_decay_penalty(W * alpha[:, None], b * alpha,
+                                                     V / alpha[None, :]))
 
 
 @pytest.mark.parametrize("include_bias", [True, False])
@@ -61,7 +63,7 @@ def test_norm_closed_forms():
 
 def test_m1_versus_vv_sharing_toy():
     # One shared neuron feeding both outputs costs sqrt(2) under VV, 2 under M,1
-    # (PAPER.md Sec. 2.3).
+    # (docs/paper.md §3.3).
     W, b = jnp.array([[1.0, 0.0]]), jnp.array([0.0])
     V = jnp.array([[1.0], [1.0]])
     np.testing.assert_allclose(norms.vv_norm(W, b, V), np.sqrt(2))

@@ -41,7 +41,7 @@ def test_shipped_arrays_equal_a_fresh_pytorch_replay():
 
 def test_prox_training_follows_the_notebooks_trajectory():
     """The notebook's printed active counts after 10k, 50k and 100k steps are 89, 58 and 43, and
-    its loss at 100k is 3.0449e-5 (PAPER.md Sec. 5.1); vvjax's prox step on the same float32 data
+    its loss at 100k is 3.0449e-5 (docs/paper.md §7.1); vvjax's prox step on the same float32 data
     and initialisation retraces them."""
     p = data.paper_neuron_sharing(jnp.float32)
     net, hist = train.fit(ShallowVVNet.from_params(p.student), p.X, p.Y, steps=100_000, lr=0.2,

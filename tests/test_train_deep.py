@@ -117,10 +117,10 @@ def test_layer_io_gives_phi_and_psi_of_every_hidden_layer(deep_teacher):
         np.testing.assert_allclose(Phi, h.T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(Psi, np.asarray(p.Ws[l + 1]) @ h.T, rtol=1e-12, atol=1e-14)
     # the last hidden layer's Psi plus the output bias is the network output
-    np.testing.assert_allclose(Psi.T + p.bs[-1], net(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Psi.T + p.bs[-1][None, :], net(X), rtol=1e-12, atol=1e-14)
     s = ShallowVVNet(3, 6, 2, rngs=nnx.Rngs(1), output_bias=True)
     Phi, Psi = models.layer_io(s, X)
-    np.testing.assert_allclose(Psi.T + s.c[...], s(X), rtol=1e-12)
+    np.testing.assert_allclose(Psi.T + s.c[...][None, :], s(X), rtol=1e-12)
     np.testing.assert_allclose(Phi.T, s.features(X), rtol=1e-12)
     for bad in (3, -1, 1.0):
         with pytest.raises(ValueError, match="l must index a hidden layer"):
@@ -298,3 +298,19 @@ def test_digits_mlp_with_weight_decay_and_adam_reaches_95_percent():
     accuracy = float(np.mean(np.argmax(np.asarray(trained(d.X_test)), 1) == d.Y_test))
     assert accuracy >= 0.95, accuracy
     assert hist.loss[-1] < 0.1 * hist.loss[0]
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_padded_last_batch_of_builtin_losses_equals_the_exact_batch(deep_teacher, loss):
+    """Built-in losses pad the epoch's short last batch with zero-weight samples (one code path);
+    a callable loss sees exactly the batch's samples. Same key, same batches: the same training."""
+    X, Y, labels = deep_teacher
+    target = Y if loss == "mse" else labels
+    net = deep() if loss == "mse" else deep(widths=(3, 16, 16, 3))
+    exact = objectives.mse if loss == "mse" else objectives.cross_entropy
+    kw = dict(steps=30, lr=1e-2, optimizer="adam", batch_size=12, key=5, log_every=10)  # 40=3*12+4
+    a, ha = train.fit(net, X, target, loss=loss, **kw)
+    b, hb = train.fit(net, X, target, loss=lambda p, y: exact(p, y), **kw)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-10)
+    for x, y in zip(models.params_of(a).Ws, models.params_of(b).Ws, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-8, atol=1e-12)

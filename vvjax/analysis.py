@@ -260,7 +260,8 @@ def numerical_rank(M, *, rtol: float | None = None) -> jax.Array:
 
 
 def rank_bound(Phi, Psi, *, rtol: float | None = None) -> jax.Array:
-    """``rank(Phi) * rank(Psi)``: the data-dependent width bound (PAPER.md Sec. 4.2).
+    """``rank(Phi) * rank(Psi)``: the data-dependent width bound (arXiv 2305.16534, multi-task
+    lasso sparsity theorem; docs/paper.md §4.4).
 
     ``Phi`` (K x N) are a layer's input features and ``Psi`` (D x N) its outputs on the same N
     samples.

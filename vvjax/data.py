@@ -83,7 +83,7 @@ def random_labels(seed: int, *, n: int, d_in: int, d_out: int,
 
 
 PAPER_TEACHER_VV_NORM = 0.9980637431144714
-"""VV norm of the paper's teacher, as printed in the authors' notebook (PAPER.md Sec. 5.1)."""
+"""VV norm of the paper's teacher, as printed in the authors' notebook (docs/paper.md §7.1)."""
 
 
 class PaperNeuronSharing(NamedTuple):
@@ -113,7 +113,7 @@ def paper_neuron_sharing(dtype=None) -> PaperNeuronSharing:
     Returns:
       :class:`PaperNeuronSharing`.
 
-    References: arXiv 2305.16534 (neuron-sharing experiment); PAPER.md Sec. 5.1.
+    References: arXiv 2305.16534 (neuron-sharing experiment); docs/paper.md §7.1.
     """
     dtype = dtype or jnp.zeros(()).dtype
     with resources.files("vvjax").joinpath("_data/paper_neuron_sharing.npz").open("rb") as f:

@@ -97,6 +97,12 @@ def _init_dense(key, fan_in, fan_out, init, dtype):
     return W.astype(dtype), jnp.zeros((fan_out,), dtype)
 
 
+def _lead(v, ndim):
+    """``v`` (n,) as a row broadcastable against an array of rank ``ndim`` (explicit ranks: the
+    tests run with ``jax_numpy_rank_promotion="raise"``)."""
+    return v.reshape((1,) * (ndim - 1) + v.shape)
+
+
 def _check_input(x, d_in):
     if getattr(x, "ndim", 0) < 1 or x.shape[-1] != d_in:
         raise ValueError(f"x must have shape (..., {d_in}) (the model's input size d_in={d_in}), "
@@ -122,7 +128,7 @@ class ShallowVVNet(nnx.Module):
     Raises:
       ValueError: a size that is not an integer >= 1, an unknown ``init`` or ``activation``.
 
-    Example:
+    Examples:
       >>> net = ShallowVVNet(2, 100, 2, rngs=nnx.Rngs(0))
       >>> net.W.shape, net.b.shape, net.V.shape, net.homogeneous
       ((100, 2), (100,), (2, 100), True)
@@ -183,7 +189,8 @@ class ShallowVVNet(nnx.Module):
     def features(self, x: jax.Array) -> jax.Array:
         """Post-activations ``sigma(W x - b)`` of shape (..., K) (``Phi`` transposed)."""
         _check_input(x, self.d_in)
-        return acts.apply(self.activation, x @ self.W[...].T - self.b[...], self.negative_slope)
+        return acts.apply(self.activation, x @ self.W[...].T - _lead(self.b[...], x.ndim),
+                          self.negative_slope)
 
     def hidden_layers(self) -> list[tuple[nnx.Variable, nnx.Variable, nnx.Variable]]:
         """``[(W, b, V)]``: each hidden layer's incoming weights (rows = neurons), biases and
@@ -236,7 +243,8 @@ class DeepVVNet(nnx.Module):
     Args:
       widths: list of at least two layer sizes.
       rngs: ``nnx.Rngs``.
-      activation, negative_slope: as :class:`ShallowVVNet`.
+      activation: as :class:`ShallowVVNet`.
+      negative_slope: as :class:`ShallowVVNet`.
       init: ``"torch"`` (default) or ``"normal"``.
       dtype: parameter dtype.
 
@@ -244,7 +252,7 @@ class DeepVVNet(nnx.Module):
       ValueError: fewer than two widths, a width that is not an integer >= 1, an unknown ``init``
         or ``activation``.
 
-    Example:
+    Examples:
       >>> net = DeepVVNet([2, 16, 16, 3], rngs=nnx.Rngs(0))
       >>> [p.shape for p in net.activations(jnp.ones((5, 2)))[0]]
       [(5, 16), (5, 16)]
@@ -379,8 +387,8 @@ def shallow_forward(params: ShallowParams, X: jax.Array, *, activation: str = "r
                     negative_slope: float = acts.DEFAULT_NEGATIVE_SLOPE) -> jax.Array:
     """``f(X) = sigma(X W^T - b) V^T (+ c)`` for ``X`` (..., d); returns (..., D)."""
     W, b, V, c = params
-    out = acts.apply(activation, X @ W.T - b, negative_slope) @ V.T
-    return out if c is None else out + c
+    out = acts.apply(activation, X @ W.T - _lead(b, X.ndim), negative_slope) @ V.T
+    return out if c is None else out + _lead(c, X.ndim)
 
 
 def deep_activations(params: DeepParams, X: jax.Array, *, activation: str = "relu",
@@ -390,7 +398,7 @@ def deep_activations(params: DeepParams, X: jax.Array, *, activation: str = "rel
     sigma = acts.get(activation, negative_slope)
     out, h = [], X
     for W, b in zip(params.Ws[:-1], params.bs[:-1], strict=True):
-        z = h @ W.T + b
+        z = h @ W.T + _lead(b, h.ndim)
         h = sigma(z)
         out.append((z, h))
     return out
@@ -402,8 +410,8 @@ def deep_forward(params: DeepParams, X: jax.Array, *, activation: str = "relu",
     sigma = acts.get(activation, negative_slope)
     h = X
     for W, b in zip(params.Ws[:-1], params.bs[:-1], strict=True):
-        h = sigma(h @ W.T + b)
-    return h @ params.Ws[-1].T + params.bs[-1]
+        h = sigma(h @ W.T + _lead(b, h.ndim))
+    return h @ params.Ws[-1].T + _lead(params.bs[-1], h.ndim)
 
 
 def layer_io(model_or_params, X, l: int = 0, *, activation: str | None = None,
@@ -419,7 +427,9 @@ def layer_io(model_or_params, X, l: int = 0, *, activation: str | None = None,
         ``activation``; default ``"relu"``).
       X: inputs (N, d).
       l: hidden-layer index, ``0 <= l < L - 1`` (``L`` linear layers).
-      activation, negative_slope: override the model's activation (needed for bare params).
+      activation: override the model's activation (needed for bare params; default
+        ``"relu"``).
+      negative_slope: override the model's leaky-ReLU slope.
 
     Raises:
       ValueError: ``l`` out of range, ``X`` of the wrong shape.

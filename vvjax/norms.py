@@ -8,9 +8,9 @@ over these rescalings gives
     min_alpha 1/2 (alpha^2 ||(w_k, b_k)||^2 + ||v_k||^2 / alpha^2) = ||(w_k, b_k)||_2 ||v_k||_2,
 
 so weight decay equals the VV (path) norm ``sum_k ||v_k||_2 ||(w_k, b_k)||_2`` at a balanced network
-(PAPER.md Sec. 2.2; arXiv 2305.16534, Sec. 3). The ``||.||_{M,1}`` norm replaces ``||v_k||_2`` by
-``||v_k||_1``: it separates across outputs and gives no incentive to share neurons
-(PAPER.md Sec. 2.3).
+(arXiv 2305.16534, weight decay and the VV norm; docs/paper.md §3.2). The ``||.||_{M,1}`` norm
+replaces ``||v_k||_2`` by ``||v_k||_1``: it separates across outputs and gives no incentive to
+share neurons (docs/paper.md §3.3).
 
 ``include_bias`` chooses whether ``b_k`` counts as part of the input weight (the paper's experiment:
 yes, ``||(w_k, b_k)|| = 1``; the theory: biases unregularized).
@@ -72,7 +72,8 @@ def vv_norm(W, b, V, *, include_bias: bool = True) -> jax.Array:
 
     Equals :func:`weight_decay_penalty` after :func:`balance`, and is invariant to neuron rescaling.
 
-    References: arXiv 2305.16534, Sec. 3 (``||nu||_{M,2}`` of a finite network).
+    References: arXiv 2305.16534 (VV spaces: ``||nu||_{M,2}`` of a finite network);
+    docs/paper.md §3.3.
     """
     return jnp.sum(neuron_norms(W, b, V, include_bias=include_bias))
 
@@ -80,7 +81,7 @@ def vv_norm(W, b, V, *, include_bias: bool = True) -> jax.Array:
 def m1_norm(W, b, V, *, include_bias: bool = True) -> jax.Array:
     """Output-separable ``||nu||_{M,1}`` norm: ``sum_k ||v_k||_1 ||(w_k, b_k)||_2``.
 
-    It decouples into D scalar problems, so it rewards no neuron sharing (PAPER.md Sec. 2.3).
+    It decouples into D scalar problems, so it rewards no neuron sharing (docs/paper.md §3.3).
     """
     return jnp.sum(output_norms(V, ord=1) * input_norms(W, b, include_bias=include_bias))
 
@@ -111,7 +112,7 @@ def balance(W, b, V, *, include_bias: bool = True, activation: str = "relu"):
     require_homogeneous(activation, "norms.balance")
     alpha = _balance_scale(input_norms(W, b, include_bias=include_bias), output_norms(V))
     safe = jnp.where(alpha > 0, alpha, 1.0)
-    V_new = jnp.where(alpha > 0, V / safe, 0.0)
+    V_new = jnp.where(alpha[None, :] > 0, V / safe[None, :], 0.0)
     return W * alpha[:, None], b * alpha, V_new
 
 

@@ -197,7 +197,7 @@ def lasso_lam(lam: float, d_out: int, *, loss: str = "mse", activation: str = "r
       ValueError: negative ``lam``, ``d_out`` < 1, or another loss.
       vvjax.activations.NonHomogeneousError: a non-homogeneous activation.
 
-    Example:
+    Examples:
       >>> lasso_lam(5e-5, 2)
       5e-05
     """

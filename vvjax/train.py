@@ -123,45 +123,63 @@ def _tx(setup: _Setup, lr) -> optax.GradientTransformation:
     return opt(lr)
 
 
-def _data_fit(setup: _Setup, model, X, Y):
-    """The loss on ``(X, Y)``; the built-in losses run in the (D, N) layout of ``forward_T``
-    (unless a subclass overrides ``__call__``), which trains faster on the CPU."""
-    if setup.loss in (objectives.mse, objectives.cross_entropy) and \
-            type(model).__call__ in (ShallowVVNet.__call__, DeepVVNet.__call__):
-        out = model.forward_T(X.T)
-        if setup.loss is objectives.mse:
+def _builtin(setup: _Setup) -> bool:
+    return setup.loss in (objectives.mse, objectives.cross_entropy)
+
+
+def _data_fit(setup: _Setup, model, X, Y, w=None):
+    """The loss on ``(X, Y)``; with sample weights ``w`` (n,) the weighted sum of the built-in
+    losses' per-sample terms (``w = 1/n`` everywhere gives the plain mean). The built-in losses
+    run in the (D, N) layout of ``forward_T`` (unless a subclass overrides ``__call__``), which
+    trains faster on the CPU."""
+    if not _builtin(setup):
+        return setup.loss(model(X), Y)
+    if type(model).__call__ in (ShallowVVNet.__call__, DeepVVNet.__call__):
+        out = model.forward_T(X.T)  # (D, n)
+    else:
+        out = model(X).T
+    if setup.loss is objectives.mse:
+        if w is None:
             return jnp.mean((out - Y.T) ** 2)
-        return setup.loss(out.T, Y)
-    return setup.loss(model(X), Y)
+        return jnp.sum(w * jnp.mean((out - Y.T) ** 2, axis=0))
+    per_sample = optax.softmax_cross_entropy_with_integer_labels(out.T, Y)
+    return jnp.mean(per_sample) if w is None else jnp.sum(w * per_sample)
 
 
-def _chunked(setup: _Setup, f, X, Y):
-    """``f(X, Y)`` for a loss that is a mean over samples, evaluated as the weighted sum of its
-    values on consecutive chunks of :data:`DATA_CHUNK` rows, added in a fixed order.
+def _chunked(setup: _Setup, f, X, Y, w=None):
+    """``f(X, Y[, w])`` of a built-in loss, evaluated on consecutive chunks of :data:`DATA_CHUNK`
+    rows and added in a fixed order: a mean is the chunk means weighted by their sizes, a weighted
+    sum (``w`` given) the sum of the chunks'.
 
     XLA:CPU splits reductions over many rows (a gradient's contraction over the samples) across
     its thread pool, so their rounding depends on the machine's core count; chunks of 128 rows are
-    reduced in one piece. This keeps full-batch training bit-for-bit reproducible on any CPU.
+    reduced in one piece. This keeps large-batch training bit-for-bit reproducible on any CPU.
     Callable losses are not assumed to be means and are evaluated in one piece.
     """
     N = X.shape[0]
-    if N <= DATA_CHUNK or setup.loss not in (objectives.mse, objectives.cross_entropy):
-        return f(X, Y)
+    call = (lambda x, y, wc: f(x, y)) if w is None else f
+    if N <= DATA_CHUNK or not _builtin(setup):
+        return call(X, Y, w)
     n_full, r = divmod(N, DATA_CHUNK)
     m = n_full * DATA_CHUNK
-    Xs = X[:m].reshape(n_full, DATA_CHUNK, *X.shape[1:])
-    Ys = Y[:m].reshape(n_full, DATA_CHUNK, *Y.shape[1:])
-    w = jnp.asarray(DATA_CHUNK / N, X.dtype)
 
-    def body(acc, xy):
-        out = f(*xy)
-        return jax.tree.map(lambda a, b: a + w * b, acc, out), None
+    def split(a):
+        return None if a is None else a[:m].reshape(n_full, DATA_CHUNK, *a.shape[1:])
 
-    first = f(Xs[0], Ys[0])
-    acc, _ = jax.lax.scan(body, jax.tree.map(lambda b: w * b, first), (Xs[1:], Ys[1:]))
+    Xs, Ys, ws = split(X), split(Y), split(w)
+    scale = jnp.asarray(DATA_CHUNK / N if w is None else 1.0, X.dtype)
+
+    def body(acc, xyw):
+        out = call(*xyw)
+        return jax.tree.map(lambda a, b: a + scale * b, acc, out), None
+
+    first = call(Xs[0], Ys[0], None if w is None else ws[0])
+    rest_ = (Xs[1:], Ys[1:], None if w is None else ws[1:])
+    acc, _ = jax.lax.scan(body, jax.tree.map(lambda b: scale * b, first), rest_)
     if r:
-        acc = jax.tree.map(lambda a, b: a + jnp.asarray(r / N, X.dtype) * b, acc,
-                           f(X[m:], Y[m:]))
+        tail = jnp.asarray(r / N if w is None else 1.0, X.dtype)
+        acc = jax.tree.map(lambda a, b: a + tail * b, acc,
+                           call(X[m:], Y[m:], None if w is None else w[m:]))
     return acc
 
 
@@ -174,13 +192,17 @@ def _objective(setup: _Setup, rest, params, X, Y, lam, regularizer):
     return fit_ + lam * pen, (fit_, pen, model)
 
 
-def _value_and_grad(setup: _Setup, rest, params, X, Y, lam, regularizer):
+def _value_and_grad(setup: _Setup, rest, params, X, Y, lam, regularizer, w=None):
     """Objective and its gradient; the data term chunked as in :func:`_chunked`."""
 
-    def fit_(p, x, y):
-        return _data_fit(setup, nnx.merge(setup.graphdef, p, rest), x, y)
+    def fit_(p, x, y, wc=None):
+        return _data_fit(setup, nnx.merge(setup.graphdef, p, rest), x, y, wc)
 
-    value, grad = _chunked(setup, lambda x, y: jax.value_and_grad(fit_)(params, x, y), X, Y)
+    if w is None:
+        value, grad = _chunked(setup, lambda x, y: jax.value_and_grad(fit_)(params, x, y), X, Y)
+    else:
+        value, grad = _chunked(setup, lambda x, y, wc: jax.value_and_grad(fit_)(params, x, y, wc),
+                               X, Y, w)
     if regularizer == "none":
         return value, grad
     pv, pg = jax.value_and_grad(lambda p: lam * objectives.penalty(
@@ -193,7 +215,8 @@ def _prox(setup: _Setup, rest, params, tau):
     model = nnx.merge(setup.graphdef, params, rest)
     W, b, V = model.W[...], model.b[...], model.V[...]
     nv = objectives.safe_norm(V, axis=0)
-    model.V[...] = V * jnp.where(nv > tau, 1.0 - tau / jnp.where(nv > 0, nv, 1.0), 0.0)
+    shrink = jnp.where(nv > tau, 1.0 - tau / jnp.where(nv > 0, nv, 1.0), 0.0)
+    model.V[...] = V * shrink[None, :]
     nin = objectives.safe_norm(jnp.concatenate([W, b[:, None]], axis=1) if setup.prox_bias else W,
                                axis=1)
     scale = 1.0 / jnp.where(nin > 0, nin, 1.0)
@@ -234,7 +257,16 @@ def _step(setup: _Setup, rest, X, Y, lr, lam, key, i, state: _State):
             return f
 
         r = N - (nb - 1) * B
-        loss, g = on(B)() if r == B else jax.lax.cond(j == nb - 1, on(r), on(B))
+        if r == B:
+            loss, g = on(B)()
+        elif _builtin(setup):  # one code path: the last batch is padded, its pads weigh 0
+            padded = jnp.concatenate([perm, perm[:B - r]])
+            idx = jax.lax.dynamic_slice(padded, (j * B,), (B,))
+            size = jnp.where(j == nb - 1, r, B).astype(X.dtype)
+            w = jnp.where(jnp.arange(B) < size, 1.0 / size, 0.0).astype(X.dtype)
+            loss, g = _value_and_grad(setup, rest, state.params, X[idx], Y[idx], lam, reg, w)
+        else:  # a callable loss sees exactly the batch's samples
+            loss, g = jax.lax.cond(j == nb - 1, on(r), on(B))
     u, opt_state = _tx(setup, lr).update(g, state.opt_state, state.params)
     new = optax.apply_updates(state.params, u)
     if prox:
@@ -470,7 +502,7 @@ def _check_data(X, Y, model, loss):
     X = jnp.asarray(X, dtype)
     N = X.shape[0]
     if loss == "cross_entropy":
-        Y = as_array("Y", Y, ndim=1)
+        Y = as_array("Y", Y, ndim=1, keep_int=True)
         if not (jnp.issubdtype(Y.dtype, jnp.integer) or jnp.issubdtype(Y.dtype, jnp.bool_)):
             raise ValueError(f"Y must hold integer class labels for loss='cross_entropy', got "
                              f"dtype {Y.dtype}")
@@ -486,7 +518,7 @@ def _check_data(X, Y, model, loss):
                              f"{model.d_out}), got {tuple(Y.shape)}")
         Y = jnp.asarray(Y, dtype)
     else:  # a callable loss: any target array with one row per sample
-        Y = as_array("Y", Y)
+        Y = as_array("Y", Y, keep_int=True)
         Y = jnp.asarray(Y, dtype) if jnp.issubdtype(Y.dtype, jnp.floating) else Y
     if Y.ndim == 0 or Y.shape[0] != N:
         raise ValueError(f"X and Y must have the same number of rows N, got X {tuple(X.shape)}, "
@@ -713,8 +745,10 @@ def fit_batch(model, X, Y, *, steps: int, lr=None, lam=0.0, seeds: Sequence[int]
     Args:
       model: a network (shared initialisation of every member, or the architecture template when
         ``seeds`` is given) or a sequence of B networks of the same class and shapes.
-      X, Y: data, as :func:`fit`.
-      lr, lam: scalars or arrays of shape (B,).
+      X: inputs, as :func:`fit`.
+      Y: targets, as :func:`fit`.
+      lr: a scalar or an array of shape (B,).
+      lam: a scalar or an array of shape (B,).
       seeds: initialise member i as a fresh network of ``model``'s class and sizes drawn from
         ``nnx.Rngs(seeds[i])`` with ``init`` (``ShallowVVNet``/``DeepVVNet``).
       key: minibatch shuffling key(s): ``None``/an integer/a key shared by every member, or B keys.
@@ -724,7 +758,8 @@ def fit_batch(model, X, Y, *, steps: int, lr=None, lam=0.0, seeds: Sequence[int]
       workers: threads running the groups side by side (default :func:`default_workers`: one per
         CPU core). Neither ``workers`` nor the machine's core count changes any number: the
         groups, and so every member's program, depend on ``group_size`` only.
-      Other arguments: as :func:`fit`.
+      steps: as :func:`fit`; likewise ``init``, ``optimizer``, ``loss``, ``regularizer``,
+        ``decay``, ``batch_size``, ``log_every``, ``chunk``, ``active_atol``, ``progress``.
 
     Returns:
       ``(models, history)``: a list of B trained networks and a :class:`History` whose curves have

@@ -1,8 +1,9 @@
 """Multi-task (group) lasso: certified solvers and the rank-bound support reduction.
 
-Paper notation (arXiv 2305.16534, Sec. 4): ``Phi`` K x N features, ``Psi`` D x N targets,
-``V`` D x K with columns ``v_k``. Penalized: ``1/(2N) ||V Phi - Psi||_F^2 + lam * sum_k ||v_k||_2``;
-constrained: ``min sum_k ||v_k||_2  s.t.  V Phi = Psi``.
+Paper notation (arXiv 2305.16534, multi-task lasso; ``docs/paper.md`` §4): ``Phi`` K x N features,
+``Psi`` D x N targets, ``V`` D x K with columns ``v_k``. Penalized:
+``1/(2N) ||V Phi - Psi||_F^2 + lam * sum_k ||v_k||_2``; constrained:
+``min sum_k ||v_k||_2  s.t.  V Phi = Psi``.
 """
 
 from vvjax.lasso._common import *  # noqa: F403

@@ -1,7 +1,7 @@
 """Penalized multi-task (group) lasso with a certified duality gap.
 
-Problem (arXiv 2305.16534, Sec. 4; scikit-learn ``MultiTaskLasso`` scaling with ``alpha = lam``,
-``X = Phi.T``, ``Y = Psi.T``, ``coef_ = V``)::
+Problem (arXiv 2305.16534, multi-task lasso; ``docs/paper.md`` §4.2; scikit-learn
+``MultiTaskLasso`` scaling with ``alpha = lam``, ``X = Phi.T``, ``Y = Psi.T``, ``coef_ = V``)::
 
     P(V) = 1/(2N) ||V Phi - Psi||_F^2 + lam * sum_k ||v_k||_2
 
@@ -17,13 +17,13 @@ then a celer-style working-set loop runs on them:
 
 * outer loop (Python): the gradient ``C - V G`` for all K columns, a dual-feasible point (the
   residual rescaled, kept if it is the best so far) and the duality gap; stop when the relative gap
-  ``(P(V) - D(theta)) / P(0) <= tol``; otherwise pick a working set (the current support plus the
-  columns closest to violating the dual constraint, at least twice the support);
+  ``rel_gap = (P(V) - D(theta)) / P(V) <= tol``; otherwise pick a working set (the current
+  support plus the columns closest to violating the dual constraint, at least twice the support);
 * inner loop (one jitted ``lax.while_loop``): block coordinate descent (exact minimization over one
   column ``v_k`` at a time: a group soft-threshold, which returns exact zeros) on the working-set
   Gram block, with Anderson extrapolation every few epochs, until the subproblem's own gap falls
   below a fraction of the outer gap (at most 50 epochs per round once polishing is on);
-* Newton polish (host numpy + conjugate gradients): once ``rel_gap < 1e-2``, each new support is
+* Newton polish (host numpy + conjugate gradients): once ``gap / P(0) < 1e-2``, each new support is
   polished by a damped Newton-CG method on ``P`` restricted to it (smooth there). Columns that the
   Newton step would cancel are dropped; the full certificate then decides (a missing column shows up
   as a dual violation and goes back to the working set). On correlated features coordinate descent
@@ -32,11 +32,26 @@ then a celer-style working-set loop runs on them:
   certificates cheap; conjugate gradients also shrug off the isolated mean-direction eigenvalue of
   post-ReLU Gram matrices, which slows full-gradient methods such as FISTA.
 
-The gap is computed from ``G``, ``C`` and ``||Psi||^2`` in the working precision: float64 when
-``jax_enable_x64`` is on (recommended: a 1e-6 certificate needs it), float32 otherwise.
+Precision. ``G``, ``C``, ``||Psi||^2``, the certificate and the Newton polish are always float64
+(NumPy on the host; on an accelerator with ``jax_enable_x64`` on, float64 JAX there). Only the
+jitted coordinate-descent kernel follows ``jax_enable_x64``: with it off it runs in float32 and
+merely proposes supports and iterates, which the float64 polish and certificate then finish, so
+float32 mode certifies the same gaps (the floor of the kernel's own stopping test is
+``50 eps_float32 P(0)``); the returned ``V`` is rounded to float32 and its certificate is that of
+the rounded ``V``.
+
+Scale. Data whose Gram diagonal or ``||Psi||^2 / (2N)`` falls outside [2^-200, 2^200] (entries
+beyond about 1e30 or below 1e-30) are first divided by powers of two (exact), the problem solved
+with ``lam / (a b)``, and the results scaled back, so squares never overflow or underflow; the
+reported ``primal``/``dual``/``gap`` overflow only if the objective itself exceeds the float64
+range (``rel_gap`` and ``converged`` are computed in the scaled units).
+
+Termination. ``n_iter <= max_iter`` always (epochs run in blocks of 5); the outer loop also stops,
+unconverged, after 10 rounds without a 1 % gap decrease (a progress guard) or ``max_iter`` rounds.
+``lam = 0`` (least squares, where the rescaled-residual dual point is 0 and certifies nothing) is
+refused by name.
 """
 
-import contextlib
 from typing import NamedTuple
 
 import jax
@@ -44,7 +59,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from vvjax._validate import as_array, check_finite, check_nonnegative, check_positive_int
-from vvjax.lasso._common import DEFAULT_RTOL, check_problem, count_nonzero_columns
+from vvjax.lasso._common import (
+    DEFAULT_RTOL,
+    blas_single_thread,
+    check_problem,
+    count_nonzero_columns,
+    pow2_scale,
+    working_dtype,
+)
 
 __all__ = ["LassoResult", "lam_max", "solve_penalized", "lasso_path"]
 
@@ -52,20 +74,31 @@ _ANDERSON = 5  # extrapolate from the last _ANDERSON + 1 epochs' iterates (celer
 _INNER_RATIO = 0.3  # inner subproblem solved to this fraction of the outer gap (celer's tol_ratio)
 _MIN_WS = 64  # smallest working set
 _POLISH_EPOCHS = 50  # once polishing is on, at most this many BCD epochs between Newton polishes
+_STALE_ROUNDS = 10  # progress guard: stop after this many outer rounds without a 1 % gap decrease
+_KERNEL_FLOOR_EPS = 50.0  # the kernel's own gap test floor, in kernel eps times P(0)
+_SAFE_EXP = 200  # Gram diagonal and ||Psi||^2/(2N) within [2^-200, 2^200]: no rescaling needed
+_TOL_FLOOR = 10 * float(np.finfo(np.float64).eps)
+"""Smallest ``tol`` accepted (the certificate is float64; below this its rounding decides):
+2.2e-15."""
 
 
 class LassoResult(NamedTuple):
     """Solution of the penalized multi-task lasso with its duality certificate.
 
     Attributes:
-      V: D x K solution; columns of inactive neurons are exactly zero.
+      V: D x K solution (JAX array, default float dtype); columns of inactive neurons are exactly
+        zero.
       primal: ``P(V)``.
       dual: ``D(theta)`` at a dual-feasible point (``P(V) >= P* >= D(theta)``).
       gap: ``primal - dual`` (>= 0 up to rounding).
-      rel_gap: ``gap / P(0)`` with ``P(0) = ||Psi||_F^2 / (2N)``.
+      rel_gap: ``gap / primal``: ``V``'s objective is within this fraction of the optimum (0 when
+        ``primal`` is 0). Same definition as :attr:`vvjax.lasso.ConstrainedResult.rel_gap`.
       n_nonzero: number of nonzero columns (:func:`vvjax.lasso.count_nonzero_columns`).
-      n_iter: number of coordinate-descent epochs (passes over the working set).
+      n_iter: number of coordinate-descent epochs (passes over the working set), ``<= max_iter``.
       converged: whether ``rel_gap <= tol``.
+
+    ``V`` is a JAX array; the certificate fields are Python scalars computed in float64 (the
+    convention of :class:`vvjax.lasso.ConstrainedResult` too).
     """
 
     V: jax.Array
@@ -79,41 +112,50 @@ class LassoResult(NamedTuple):
 
 
 class _Stats(NamedTuple):
-    """Sufficient statistics: G = Phi Phi^T/N (K x K), Ct = (Psi Phi^T/N)^T (K x D),
-    yy2n = ||Psi||^2/(2N)."""
+    """Sufficient statistics of the data divided by ``a`` (Phi) and ``b`` (Psi), powers of two:
+    G = Phi Phi^T/N (K x K), Ct = (Psi Phi^T/N)^T (K x D), yy2n = ||Psi||^2/(2N)."""
 
     G: jax.Array
     Ct: jax.Array
     yy2n: jax.Array
+    a: float = 1.0
+    b: float = 1.0
 
 
-def _working_dtype():
-    return jax.dtypes.canonicalize_dtype(np.float64)
+def _device_path() -> bool:
+    """Whether the statistics and iterations stay on the accelerator (float64 JAX there); otherwise
+    (CPU, or x64 off) they are float64 NumPy on the host."""
+    return jax.default_backend() != "cpu" and working_dtype() == np.float64
 
 
 def _gram_stats(Phi, Psi) -> _Stats:
-    """Form G, C and ||Psi||^2 / (2N) in the working precision (BLAS syrk on CPU)."""
+    """Form G, C and ||Psi||^2 / (2N) in float64 (BLAS syrk on the host)."""
     N = Phi.shape[1]
-    dtype = _working_dtype()
-    if jax.default_backend() == "cpu":
+    if not _device_path():
         from scipy.linalg import blas
 
-        P = np.asarray(Phi, dtype=dtype)
-        Y = np.asarray(Psi, dtype=dtype)
-        syrk = blas.dsyrk if dtype == np.float64 else blas.ssyrk
+        P = np.asarray(Phi, dtype=np.float64)
+        Y = np.asarray(Psi, dtype=np.float64)
         # Fortran sees the C-ordered K x N array as its transpose:
         # trans=1 gives Phi Phi^T without a copy.
-        G = syrk(1.0 / N, P.T, trans=1, lower=0) if P.flags.c_contiguous else syrk(1.0 / N, P)
+        G = (blas.dsyrk(1.0 / N, P.T, trans=1, lower=0) if P.flags.c_contiguous
+             else blas.dsyrk(1.0 / N, P))
         G = np.triu(G) + np.triu(G, 1).T
         # Y @ P.T streams the K x N array once along its rows (2x faster than P @ Y.T)
         Ct = (Y @ P.T).T / N
         yy2n = np.vdot(Y, Y) / (2 * N)
-        return _Stats(G, Ct, dtype.type(yy2n))
-    P = jnp.asarray(Phi, dtype=dtype)
-    Y = jnp.asarray(Psi, dtype=dtype)
+        return _Stats(G, Ct, np.float64(yy2n))
+    P = jnp.asarray(Phi, dtype=jnp.float64)
+    Y = jnp.asarray(Psi, dtype=jnp.float64)
     hi = jax.lax.Precision.HIGHEST
     return _Stats(jnp.matmul(P, P.T, precision=hi) / N, jnp.matmul(P, Y.T, precision=hi) / N,
                   jnp.vdot(Y, Y) / (2 * N))
+
+
+def _in_range(x) -> bool:
+    """Within [2^-_SAFE_EXP, 2^_SAFE_EXP] (zero is not: it may be an underflow; the rescaling
+    path then decides, exactly)."""
+    return 2.0**-_SAFE_EXP <= float(x) <= 2.0**_SAFE_EXP
 
 
 def lam_max(Phi, Psi) -> float:
@@ -127,17 +169,28 @@ def lam_max(Phi, Psi) -> float:
       Psi: D x N targets.
 
     Returns:
-      ``lam_max`` as a Python float.
+      ``lam_max`` as a Python float (computed in float64 on rescaled data, so any finite magnitude
+      works).
+
+    Raises:
+      ValueError, TypeError: naming the argument, as :func:`solve_penalized`.
 
     References:
-      arXiv 2305.16534, Sec. 4.
+      arXiv 2305.16534 (multi-task lasso); ``docs/paper.md`` §4.2.
     """
-    Phi, Psi = _check_data(Phi, Psi)
-    if isinstance(Phi, np.ndarray):
-        Ct = Phi @ Psi.T / Phi.shape[1]
-    else:
-        Ct = jnp.matmul(Phi, Psi.T, precision=jax.lax.Precision.HIGHEST) / Phi.shape[1]
-    return float(np.max(np.linalg.norm(np.asarray(Ct), axis=1), initial=0.0))
+    Phi, Psi = check_problem(Phi, Psi, to_jax=False)
+    Phi = np.asarray(Phi, np.float64)
+    Psi = np.asarray(Psi, np.float64)
+    N = Phi.shape[1]
+    Ct = Psi @ Phi.T / N
+    big = float(np.max(np.abs(Ct), initial=0.0))
+    if not (np.all(np.isfinite(Ct)) and _in_range(big) and _in_range(big * big)):
+        # rescale exactly by powers of two so that neither the product nor its squares over- or
+        # underflow
+        a, b = pow2_scale(Phi), pow2_scale(Psi)
+        Ct = (Psi / b) @ (Phi / a).T / N
+        return float(np.max(np.linalg.norm(Ct, axis=0), initial=0.0)) * a * b
+    return float(np.max(np.linalg.norm(Ct, axis=0), initial=0.0))
 
 
 # ----------------------------------------------------------------------------- jitted kernels
@@ -208,7 +261,7 @@ def _anderson_weights(U, MU):
     A = 0.5 * (A + jnp.swapaxes(A, 1, 2))
     tr = jnp.trace(A, axis1=1, axis2=2)
     A = A + ((1e-10 * tr + jnp.finfo(A.dtype).tiny)[:, None, None]
-             * jnp.eye(A.shape[-1], dtype=A.dtype))
+             * jnp.eye(A.shape[-1], dtype=A.dtype)[None])
     z = _spd_solve_ones(A)
     return z / jnp.sum(z, axis=1, keepdims=True)
 
@@ -224,7 +277,7 @@ def _inner_solve(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
 
     Rows ``n_act:`` are padding (zero ``Ct``, ``Vt``, off-diagonal ``G``) and are never updated, so
     one compiled shape serves every working set up to its capacity. Returns
-    ``(Vt, Vt_dual, epochs)``.
+    ``(Vt, Vt_dual, epochs)`` with ``epochs <= max_epochs`` (a multiple of ``_ANDERSON``).
     """
     diag = jnp.diagonal(G)
     pos = diag > 0
@@ -260,8 +313,8 @@ def _inner_solve(Vt, G, Ct, yy2n, lam, n_act, eps, max_epochs):
         dbest = jnp.where(better, dual[id_], dbest)
         return cands[ip], Vd, dbest, epochs + _ANDERSON, prim[ip] - dbest
 
-    def cond(state):
-        return (state[4] > eps) & (state[3] < max_epochs)
+    def cond(state):  # a chunk is _ANDERSON epochs: never run past max_epochs
+        return (state[4] > eps) & (state[3] + _ANDERSON <= max_epochs)
 
     GV = jnp.matmul(G, Vt, precision=hi)
     p, d, _ = _certificate(Vt, GV, Ct, yy2n, lam)
@@ -360,33 +413,11 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
             t *= 0.5
         else:
             return Vs
-        done = f - fn <= 1e-16 * max(abs(f), 1.0)
+        done = f - fn <= 1e-16 * abs(f)  # relative: the data may have any scale
         Vs, f = Vn, fn
         if done:
             break
     return Vs
-
-
-_BLAS_CONTROLLER = []
-
-
-def _blas_single_thread():
-    """Context: one BLAS thread for the small host algebra of the outer loop
-    (if threadpoolctl is there).
-
-    On few cores, multithreaded BLAS on 100-500-sized products contends with XLA's worker threads
-    (both spin while waiting) and the outer loop runs about twice slower; the Gram itself is formed
-    before, with all threads.
-    """
-    if not _BLAS_CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER.append(ThreadpoolController())
-        except Exception:  # threadpoolctl is optional
-            _BLAS_CONTROLLER.append(None)
-    ctrl = _BLAS_CONTROLLER[0]
-    return contextlib.nullcontext() if ctrl is None else ctrl.limit(limits=1, user_api="blas")
 
 
 def _capacity(m: int, K: int) -> int:
@@ -398,26 +429,45 @@ def _capacity(m: int, K: int) -> int:
     return min(cap, K)
 
 
-def _solve_stats(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
+def _solve_stats(stats: _Stats, lam: float, V0t, *, tol: float, max_iter: int,
                  polish: bool = True) -> LassoResult:
+    """Solve from the statistics; ``lam`` and the warm start ``V0t`` (K x D) in the data's units,
+    the result too (the statistics' scaling is undone here)."""
+    ab, ratio = stats.a * stats.b, stats.b / stats.a  # V = ratio * V', P = b^2 P'
+    if V0t is not None and ratio != 1.0:
+        V0t = V0t / ratio
     if isinstance(stats.G, np.ndarray):
-        with _blas_single_thread():
-            return _solve_stats_impl(stats, lam, Vt0, tol=tol, max_iter=max_iter, polish=polish)
-    return _solve_stats_impl(stats, lam, Vt0, tol=tol, max_iter=max_iter, polish=polish)
+        with blas_single_thread():
+            res = _solve_stats_impl(stats, lam / ab, V0t, tol=tol, max_iter=max_iter,
+                                    polish=polish)
+    else:
+        res = _solve_stats_impl(stats, lam / ab, V0t, tol=tol, max_iter=max_iter, polish=polish)
+    if ratio == 1.0 and stats.b == 1.0:
+        return res
+    b2 = stats.b * stats.b
+    return res._replace(V=res.V * ratio, primal=res.primal * b2, dual=res.dual * b2,
+                        gap=res.gap * b2)
+
+
+def _rel_gap(gap: float, primal: float) -> float:
+    return gap / primal if primal > 0 else (0.0 if gap <= 0 else float("inf"))
 
 
 def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: int,
                       polish: bool) -> LassoResult:
-    G, Ct, yy2n = stats
+    G, Ct, yy2n = stats.G, stats.Ct, stats.yy2n
     xp = np if isinstance(G, np.ndarray) else jnp
     K, D = Ct.shape
-    dtype = G.dtype
-    Vt = xp.zeros((K, D), dtype) if Vt0 is None else xp.asarray(Vt0, dtype)
+    dtype = G.dtype  # float64
+    kernel_dtype = working_dtype()  # the jitted BCD kernel's (float32 when x64 is off)
+    Vt = xp.zeros((K, D), dtype) if Vt0 is None else xp.array(Vt0, dtype)
     p0 = float(yy2n)
+    kernel_floor = _KERNEL_FLOOR_EPS * float(np.finfo(kernel_dtype).eps) * p0
     diag = np.asarray(xp.diagonal(G))
     inv_sqrt_diag = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 0.0)
     best_dual = -np.inf
-    epochs = 0
+    epochs = rounds = stale = 0
+    best_gap = np.inf
     ws_size = 0
     Vd = None
     tried = None
@@ -428,9 +478,15 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
             dual = max(dual, float(_certificate(Vd, G @ Vd, Ct, yy2n, lam)[1]))
         best_dual = max(best_dual, dual)  # every candidate is dual feasible: keep the best
         gap = primal - best_dual
-        rel_gap = gap / p0 if p0 > 0 else gap
-        if rel_gap <= tol or epochs >= max_iter:
+        rel_gap = _rel_gap(gap, primal)
+        # progress guard: rounds without a 1 % gap decrease
+        stale = 0 if gap < 0.99 * best_gap else stale + 1
+        best_gap = min(best_gap, gap)
+        if (rel_gap <= tol or epochs + _ANDERSON > max_iter or rounds >= max_iter
+                or stale >= _STALE_ROUNDS):
             break
+        rounds += 1
+        progress = gap / p0 if p0 > 0 else gap  # polish once the gap is small on the P(0) scale
         # Working set: the support, then the columns closest to violating ||h_k|| <= lam (celer's
         # score), at least twice the support and never shrinking.
         support = np.asarray(xp.any(Vt != 0, axis=1))
@@ -457,7 +513,7 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
                 Ct_ws = Ct_ws.at[pad].set(0.0)
                 Vt_ws = Vt_ws.at[pad].set(0.0)
         # Newton polish on the current support (each support tried once) once the gap is small.
-        if (xp is np and polish and rel_gap < 1e-2 and support.any()
+        if (xp is np and polish and progress < 1e-2 and support.any()
                 and D * support.sum() <= 40_000
                 and (tried is None or not np.array_equal(support, tried))):
             tried = support
@@ -469,8 +525,8 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
                 if float(_certificate(Vp, G @ Vp, Ct, yy2n, lam)[0]) <= primal:
                     Vt = Vp
                     continue
-        eps = max(_INNER_RATIO * gap, 0.5 * tol * p0)
-        budget = _POLISH_EPOCHS if (polish and xp is np and rel_gap < 1e-2) else max_iter
+        eps = max(_INNER_RATIO * gap, 0.5 * tol * primal, kernel_floor)
+        budget = _POLISH_EPOCHS if (polish and xp is np and progress < 1e-2) else max_iter
         # Scalars go in as numpy scalars: no eager jax op (each would compile a tiny program once).
         Vt_ws, Vd_ws, ep = _inner_solve(Vt_ws, G_ws, Ct_ws, yy2n, dtype.type(lam),
                                         np.int64(ws_size), dtype.type(eps),
@@ -485,52 +541,72 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
             Vd = Vd.at[ws].set(Vd_ws[:ws_size])
         ws_size = 2 * ws_size if int(ep) == 0 else ws_size  # stalled: grow
     if xp is np:  # host result: transpose and count on the host (no eager jax ops to compile)
+        if kernel_dtype != np.float64:  # V is returned rounded: certify the rounded V
+            Vt = Vt.astype(kernel_dtype).astype(np.float64)
+            primal = float(_certificate(Vt, G @ Vt, Ct, yy2n, lam)[0])
+            gap = primal - best_dual
+            rel_gap = _rel_gap(gap, primal)
         V = jnp.asarray(np.ascontiguousarray(Vt.T))
         norms = np.sqrt(np.sum(Vt * Vt, axis=1))  # same rule as count_nonzero_columns (relative)
         n_nonzero = int(np.count_nonzero(norms > DEFAULT_RTOL * np.max(norms, initial=0.0)))
     else:
         V = jnp.asarray(Vt).T
         n_nonzero = int(count_nonzero_columns(V))
-    return LassoResult(V=V, primal=primal, dual=best_dual, gap=gap, rel_gap=rel_gap,
-                       n_nonzero=n_nonzero, n_iter=epochs,
-                       converged=bool(rel_gap <= tol))
+    return LassoResult(V=V, primal=primal, dual=best_dual, gap=gap, rel_gap=float(rel_gap),
+                       n_nonzero=n_nonzero, n_iter=epochs, converged=bool(rel_gap <= tol))
 
 
 def _check_data(Phi, Psi, *, defer_phi_finite: bool = False):
-    """:func:`check_problem`, keeping host numpy inputs as numpy (no copy of a large Phi).
+    """:func:`check_problem`, keeping host input on the host (no copy of a large Phi).
 
     With ``defer_phi_finite`` the NaN/inf scan of a host ``Phi`` (a full pass over K x N) is left to
     :func:`_stats_checked`, which reads it off the diagonal of the Gram matrix formed anyway.
     """
-    host = isinstance(Phi, np.ndarray) and isinstance(Psi, np.ndarray)
-    return check_problem(Phi, Psi, to_jax=not host, phi_finite=not (host and defer_phi_finite))
+    host = isinstance(Phi, np.ndarray)
+    return check_problem(Phi, Psi, to_jax=False, phi_finite=not (host and defer_phi_finite))
 
 
 def _stats_checked(Phi, Psi) -> _Stats:
-    """:func:`_gram_stats`, then the deferred finiteness check of ``Phi``.
+    """:func:`_gram_stats`, then the deferred finiteness check of ``Phi`` and the range check.
 
     A NaN or inf in row k of ``Phi`` makes ``G_kk = ||phi_k||^2 / N`` NaN or inf, so a finite
-    diagonal proves a finite ``Phi``; otherwise the full scan runs and raises the usual error (or,
-    if ``Phi`` is finite but overflows when squared, an overflow error).
+    diagonal proves a finite ``Phi``; otherwise the full scan runs and raises the usual error. Data
+    that is finite but too large or too small for its squares (Gram diagonal or ``||Psi||^2/(2N)``
+    outside [2^-200, 2^200]) is divided by powers of two and the statistics formed again.
     """
     stats = _gram_stats(Phi, Psi)
-    if isinstance(Phi, np.ndarray) and not (np.all(np.isfinite(np.diagonal(stats.G)))
-                                            and np.all(np.isfinite(stats.Ct))):
+    diag = np.asarray(jnp.diagonal(stats.G) if not isinstance(stats.G, np.ndarray)
+                      else np.diagonal(stats.G))
+    finite = bool(np.all(np.isfinite(diag)) and np.all(np.isfinite(np.asarray(stats.Ct)))
+                  and np.isfinite(float(stats.yy2n)))
+    if not finite:
         check_finite("Phi", Phi)
-        raise ValueError("Phi is too large: its Gram matrix Phi Phi^T / N overflows")
-    return stats
+    if finite and _in_range(np.max(diag, initial=0.0)) and _in_range(stats.yy2n):
+        return stats
+    Phi = np.asarray(Phi, np.float64)
+    Psi = np.asarray(Psi, np.float64)
+    a, b = float(pow2_scale(Phi)), float(pow2_scale(Psi))
+    return _gram_stats(Phi / a, Psi / b)._replace(a=a, b=b)
 
 
-def _check_lam(lam):
-    check_nonnegative("lam", lam)
+def _check_lam(lam, name: str = "lam"):
+    check_nonnegative(name, lam)
     if np.ndim(lam) != 0:
-        raise ValueError(f"lam must be a scalar, got shape {np.shape(lam)}")
+        raise ValueError(f"{name} must be a scalar, got shape {np.shape(lam)}")
+    if float(lam) == 0.0:
+        raise ValueError(
+            f"{name} must be > 0, got 0: at lam = 0 the problem is least squares, whose minimizer "
+            f"this solver cannot certify (the rescaled-residual dual point is 0); use "
+            f"numpy.linalg.lstsq(Phi.T, Psi.T) for it")
     return float(lam)
 
 
 def _check_tol(tol):
     if not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    if tol < _TOL_FLOOR:
+        raise ValueError(f"tol={tol:g} is below what a float64 certificate can resolve "
+                         f"(tol >= {_TOL_FLOOR:.1e})")
     return float(tol)
 
 
@@ -547,23 +623,30 @@ def solve_penalized(Phi, Psi, lam, *, tol: float = 1e-6, max_iter: int = 100_000
     with working sets finds the support; a Newton-CG polish on the support then certifies the gap
     (see the module docstring).
 
-    Precision: the dtype follows ``jax_enable_x64`` (float64 when on, float32 when off). float64 is
-    recommended; a float32 Gram matrix cannot certify gaps much below 1e-5.
+    Precision: the statistics, the Newton polish and the certificate are float64 whatever
+    ``jax_enable_x64`` says; with it off only the coordinate-descent kernel runs in float32 and the
+    returned ``V`` is float32 (certified as rounded). Data of any finite magnitude is rescaled
+    exactly (module docstring).
 
     Args:
-      Phi: K x N features (row k = neuron k's activations on the N samples).
+      Phi: K x N features (row k = neuron k's activations on the N samples); any array-like
+        (:func:`vvjax._validate.as_array`: lists, ``__array__`` objects, small ``scipy.sparse``
+        matrices), integers and booleans as floats.
       Psi: D x N targets.
-      lam: penalty ``lam >= 0``.
-      tol: stop when ``rel_gap = (P(V) - D(theta)) / P(0) <= tol``.
-      max_iter: maximum number of coordinate-descent epochs (over the working sets), in total.
+      lam: penalty ``lam > 0`` (``lam = 0``, least squares, is refused: use
+        ``numpy.linalg.lstsq``).
+      tol: stop when ``rel_gap = (P(V) - D(theta)) / P(V) <= tol`` (``tol >= 2.2e-15``).
+      max_iter: maximum number of coordinate-descent epochs (over the working sets), in total;
+        never exceeded. The loop also stops, unconverged, after 10 rounds without progress.
       V0: optional D x K warm start.
 
     Returns:
       :class:`LassoResult`; ``V`` has exactly-zero inactive columns, ``gap``/``rel_gap`` certify it.
 
     Raises:
-      ValueError: naming the argument, for bad shapes, NaN/inf entries, ``lam < 0``, ``tol <= 0``,
-        ``max_iter < 1`` or a ``V0`` of the wrong shape.
+      ValueError: naming the argument, for bad shapes, NaN/inf entries, ``lam <= 0``,
+        ``tol < 2.2e-15``, ``max_iter < 1`` or a ``V0`` of the wrong shape.
+      TypeError: naming the argument, for non-numeric input.
 
     Examples:
       >>> import numpy as np
@@ -574,7 +657,7 @@ def solve_penalized(Phi, Psi, lam, *, tol: float = 1e-6, max_iter: int = 100_000
       (True, (2, 8))
 
     References:
-      arXiv 2305.16534, Sec. 4.
+      arXiv 2305.16534 (multi-task lasso); ``docs/paper.md`` §4.2.
     """
     Phi, Psi = _check_data(Phi, Psi, defer_phi_finite=True)
     lam = _check_lam(lam)
@@ -582,8 +665,8 @@ def solve_penalized(Phi, Psi, lam, *, tol: float = 1e-6, max_iter: int = 100_000
     check_positive_int("max_iter", max_iter)
     Vt0 = None
     if V0 is not None:
-        V0 = as_array("V0", V0, shape=(Psi.shape[0], Phi.shape[0]))
-        Vt0 = jnp.asarray(V0).T
+        V0 = as_array("V0", V0, shape=(Psi.shape[0], Phi.shape[0]), to_jax=False)
+        Vt0 = jnp.asarray(V0, jnp.float64).T if _device_path() else np.asarray(V0, np.float64).T
     return _solve_stats(_stats_checked(Phi, Psi), lam, Vt0, tol=tol, max_iter=max_iter)
 
 
@@ -596,8 +679,8 @@ def lasso_path(Phi, Psi, lams=None, *, n_lams: int = 20, eps: float = 1e-2, tol:
     Args:
       Phi: K x N features.
       Psi: D x N targets.
-      lams: penalties to use, solved in decreasing order; default ``n_lams`` values spaced
-        geometrically from ``lam_max`` down to ``eps * lam_max``.
+      lams: penalties ``> 0`` to use, solved in decreasing order; default ``n_lams`` values
+        spaced geometrically from ``lam_max`` down to ``eps * lam_max``.
       n_lams: number of default penalties.
       eps: ratio of the smallest to the largest default penalty, ``0 < eps <= 1``.
       tol: relative-gap tolerance per solve (see :func:`solve_penalized`).
@@ -606,8 +689,12 @@ def lasso_path(Phi, Psi, lams=None, *, n_lams: int = 20, eps: float = 1e-2, tol:
     Returns:
       A list of :class:`LassoResult`, one per penalty, in decreasing ``lam`` order.
 
+    Raises:
+      ValueError, TypeError: as :func:`solve_penalized`; ``lams`` with a zero or negative entry is
+        refused by name.
+
     References:
-      arXiv 2305.16534, Sec. 4.
+      arXiv 2305.16534 (multi-task lasso); ``docs/paper.md`` §4.2.
     """
     Phi, Psi = _check_data(Phi, Psi, defer_phi_finite=True)
     tol = _check_tol(tol)
@@ -617,17 +704,19 @@ def lasso_path(Phi, Psi, lams=None, *, n_lams: int = 20, eps: float = 1e-2, tol:
         check_positive_int("n_lams", n_lams)
         if not (np.isfinite(eps) and 0 < eps <= 1):
             raise ValueError(f"eps must be in (0, 1], got {eps!r}")
-        lmax = float(jnp.max(jnp.linalg.norm(stats.Ct, axis=1), initial=0.0))
-        lams = lmax * np.geomspace(1.0, eps, n_lams)
+        lmax = float(np.max(np.linalg.norm(np.asarray(stats.Ct), axis=1), initial=0.0))
+        lams = (lmax * stats.a * stats.b) * np.geomspace(1.0, eps, n_lams)
     else:
         lams = np.asarray(lams, dtype=float)
         if lams.ndim != 1 or lams.size == 0:
             raise ValueError(f"lams must be a non-empty 1-D sequence, got shape {lams.shape}")
         check_nonnegative("lams", lams)
+        if np.any(lams == 0):
+            _check_lam(0.0, "lams")  # raises, naming lams
         lams = np.sort(lams)[::-1]
     out, Vt = [], None
     for lam in lams:
         res = _solve_stats(stats, float(lam), Vt, tol=tol, max_iter=max_iter)
         out.append(res)
-        Vt = res.V.T
+        Vt = jnp.asarray(res.V).T if _device_path() else np.asarray(res.V, np.float64).T
     return out

@@ -1,7 +1,8 @@
 r"""Sparse optimal solutions of the constrained multi-task lasso: the rank-bound reduction and an
 exhaustive search for the sparsest optimum of tiny instances.
 
-Problem (arXiv 2305.16534, Sec. 4; PAPER.md Sec. 4.2), ``Phi`` K x N, ``Psi`` D x N, ``V`` D x K:
+Problem (arXiv 2305.16534, multi-task lasso; ``docs/paper.md`` §4.1, §4.4), ``Phi`` K x N,
+``Psi`` D x N, ``V`` D x K:
 
 .. math::
 
@@ -16,20 +17,18 @@ row(Phi), a space of dimension rank(Psi) * rank(Phi)) are linearly dependent,
 unchanged, the objective is linear in ``t`` until a column vanishes, and the sign of ``t`` is chosen
 so it does not increase; so every step removes at least one column without raising the objective.
 
-:func:`sparsest_bruteforce` reproduces the paper's Fig. 5 search (PAPER.md Sec. 5.3): the size of
-the smallest support on which the restricted problem still attains the global optimum.
+:func:`sparsest_bruteforce` reproduces the paper's Fig. 5 search (``docs/paper.md`` §7.4): the
+size of the smallest support on which the restricted problem still attains the global optimum.
 """
 
-import functools
 import itertools
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from vvjax._validate import as_array, check_nonnegative, check_positive_int
-from vvjax.lasso._common import DEFAULT_RTOL, check_problem
+from vvjax.lasso._common import DEFAULT_RTOL, check_problem, pow2_scale, working_dtype
 
 __all__ = ["sparsify", "BruteForceResult", "sparsest_bruteforce"]
 
@@ -46,7 +45,7 @@ def _range_basis(M, rank_rtol):
 
 
 def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float | None = None,
-             dep_rtol: float = 1e-10):
+             dep_rtol: float | None = None):
     r"""An optimal solution with at most rank(Phi) * rank(Psi) nonzero columns, from any solution.
 
     Given ``V`` (D x K) with :math:`V\Phi \approx \Psi` (for example from
@@ -60,8 +59,10 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
 
     by the reduction of the paper's proof (module docstring), in reduced coordinates: the term
     :math:`v_k\phi_k^T` is represented by :math:`(P^T v_k)(W^T\phi_k)^T`, a vector of length
-    rank(Psi) * rank(Phi), with ``P``, ``W`` orthonormal bases of col(Psi) and row(Phi). Runs in
-    float64 NumPy (a finite loop: each step removes at least one column).
+    rank(Psi) * rank(Phi), with ``P``, ``W`` orthonormal bases of col(Psi) and row(Phi) (from SVDs:
+    no squared condition numbers). Runs in float64 NumPy whatever ``jax_enable_x64`` says, on the
+    inputs divided by powers of two (exact; the steps are invariant to it), so data of any finite
+    magnitude works (a finite loop: each step removes at least one column).
 
     Args:
       V: D x K solution.
@@ -76,12 +77,16 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
       dep_rtol: the active terms count as linearly dependent when the smallest singular value of
         their (column-normalized) coordinate matrix is ``<= dep_rtol``; a step along such a
         near-null direction changes the fit by at most that order relative to the terms.
+        ``None``: ``1000 eps`` (2.2e-13), so that terms independent only through small singular
+        directions of an ill-conditioned ``Phi`` (down to about 1e-12 relative) stay independent
+        and the objective is kept.
 
     Returns:
       ``V'`` (D x K) as a float64 NumPy array.
 
     Raises:
-      ValueError: on bad shapes, NaN/inf, or negative tolerances.
+      ValueError: naming the argument, on bad shapes, NaN/inf, or negative tolerances.
+      TypeError: naming the argument, for non-numeric input.
 
     Examples:
       >>> import numpy as np
@@ -91,10 +96,12 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
       >>> int(np.sum(np.linalg.norm(Vs, axis=0) > 0)), float(np.linalg.norm(Vs, axis=0).sum())
       (2, 3.0)
 
-    References: arXiv 2305.16534, Sec. 4 (the theorem bounding the sparsest solution by
-    rank(Phi) * rank(Psi), and its proof).
+    References: arXiv 2305.16534 (the multi-task lasso sparsity theorem bounding the sparsest
+    solution by rank(Phi) * rank(Psi), and its proof); ``docs/paper.md`` §4.4.
     """
     check_nonnegative("rtol", rtol)
+    if dep_rtol is None:
+        dep_rtol = 1000 * float(np.finfo(np.float64).eps)
     check_nonnegative("dep_rtol", dep_rtol)
     if rank_rtol is not None:
         check_nonnegative("rank_rtol", rank_rtol)
@@ -103,14 +110,17 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
     if V.shape[1] != Phi.shape[0]:
         raise ValueError(f"V (D x K) and Phi (K x N) must share K; got V {V.shape} and Phi "
                          f"{Phi.shape}")
-    if Psi is None:
-        Psi = V @ Phi
-    else:
+    if Psi is not None:
         Psi = np.asarray(as_array("Psi", Psi, ndim=2, to_jax=False), np.float64)
         if Psi.shape != (V.shape[0], Phi.shape[1]):
             raise ValueError(f"Psi must have shape (D, N) = {(V.shape[0], Phi.shape[1])}, "
                              f"got {Psi.shape}")
 
+    # Every step is invariant to scaling V, Phi and Psi separately: divide them by powers of two
+    # (exact) so that norms and products can neither overflow nor underflow.
+    sv = pow2_scale(V)
+    V, Phi = V / sv, Phi / pow2_scale(Phi)
+    Psi = V @ Phi if Psi is None else Psi / pow2_scale(Psi)
     P, _ = _range_basis(Psi, rank_rtol)  # D x p
     W, _ = _range_basis(Phi.T, rank_rtol)  # N x r
     norms = np.linalg.norm(V, axis=0)
@@ -147,7 +157,7 @@ def sparsify(V, Phi, Psi=None, *, rtol: float = DEFAULT_RTOL, rank_rtol: float |
         scale[np.argmin(np.where(neg, -1.0 / np.where(neg, c, -1.0), np.inf))] = 0.0
         V[:, idx] *= scale
         A[:, idx] *= scale
-    return V
+    return V * sv
 
 
 class BruteForceResult(NamedTuple):
@@ -167,19 +177,11 @@ class BruteForceResult(NamedTuple):
 
 
 _CHUNK = 128  # restricted problems solved per vmapped call (fixed, so one compilation per shape)
+_RETRY_FACTOR = 20  # an undecided restricted solve is retried alone with this many times max_iter
 
 
-@functools.cache
-def _prepare_batch():
-    """The batched factorisation of the restricted problems, jitted once per process (a fresh
-    ``jax.jit(jax.vmap(...))`` per call would recompile on every call: 0.16 s each)."""
-    from vvjax.lasso import constrained as _c
-
-    return jax.jit(jax.vmap(_c._prepare, in_axes=(0, None)))
-
-
-def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_iter: int = 20000,
-                        feas_rtol: float | None = None) -> BruteForceResult:
+def sparsest_bruteforce(Phi, Psi, *, tol: float | None = None, max_k: int = 20,
+                        max_iter: int = 20000, feas_rtol: float | None = None) -> BruteForceResult:
     r"""Size of the sparsest optimal solution of a tiny instance, by exhaustive search over
     supports.
 
@@ -188,14 +190,27 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
     :math:`V_S\Phi_S = \Psi` (rows of ``Phi`` outside ``S`` zeroed; supports that cannot fit ``Psi``
     are skipped) with the certified solver of :mod:`vvjax.lasso.constrained`, batched with ``vmap``.
     Stop at the first size whose best restricted optimum equals the global optimum within ``tol``
-    (relative): a support attains it when its certified restricted objective is
-    ``<= (1 + tol) * f*``, with ``f*`` the global optimum certified to ``tol / 100``.
+    (relative), with ``f*`` the global optimum certified to ``tol / 100``. Each support is decided
+    from its restricted solve's certificate, converged or not:
+
+    * it *attains* the optimum when the restricted solve returns a feasible ``V`` (residual test
+      passed) with objective ``<= (1 + tol) f*``;
+    * it *does not* when the solve converged (certified to ``tol / 10``) with a larger objective,
+      or when its dual bound already exceeds ``(1 + tol) f*``;
+    * otherwise (an unconverged solve whose objective is above the target and whose dual bound is
+      below it: it could hide a sparser optimal support) the support is solved again alone with
+      ``20 * max_iter`` iterations, and a ``RuntimeError`` naming the support and ``max_iter`` is
+      raised if it is still undecided. No support is skipped on an unconverged solve.
+
+    Everything runs on the data divided by powers of two (exact), so any finite magnitude works.
 
     Args:
-      Phi: K x N features (the paper: N = 3, K = 7..11).
+      Phi: K x N features (the paper: N = 3, K = 7..11); any array-like, integers as floats.
       Psi: D x N targets (the paper: D = 2).
       tol: relative tolerance for "equals the global optimum"; restricted solves are certified to
-        ``tol / 10``.
+        ``tol / 10`` and the global optimum to ``tol / 100``, so ``tol / 100`` must be at least the
+        working dtype's floor (:data:`vvjax.lasso.TOL_FLOOR_EPS` ``* eps``). ``None``: 1e-6 in
+        float64, 100 times the floor (1.2e-3) in float32.
       max_k: refuse larger K (the search visits up to 2^K supports).
       max_iter: ADMM iteration cap of the restricted solves.
       feas_rtol: fittability threshold, as in :func:`vvjax.lasso.solve_constrained`.
@@ -204,7 +219,10 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
       :class:`BruteForceResult`.
 
     Raises:
-      ValueError: on bad inputs, ``K > max_k``, or if ``Psi`` is not in the row space of ``Phi``.
+      ValueError: naming the argument, on bad inputs, ``K > max_k``, ``tol`` too small for the
+        working dtype, or if ``Psi`` is not in the row space of ``Phi``.
+      RuntimeError: if the full problem or a restricted one cannot be decided within the iteration
+        budget (raise ``max_iter``).
 
     Examples:
       >>> import numpy as np
@@ -213,35 +231,59 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
       >>> 2 <= res.n_nonzero <= 6
       True
 
-    References: arXiv 2305.16534, Sec. 4
-    (width bounds rank(Psi) <= sparsest <= rank(Phi) rank(Psi)); the exhaustive search is the
-    authors' ``brute_cvx_multi_task_lasso.py`` (PAPER.md Sec. 5.3).
+    References: arXiv 2305.16534 (multi-task lasso sparsity theorem: rank(Psi) <= sparsest <=
+    rank(Phi) rank(Psi); ``docs/paper.md`` §4.4); the exhaustive search is the authors'
+    ``brute_cvx_multi_task_lasso.py`` (``docs/paper.md`` §7.4, §9).
     """
     from vvjax.lasso import constrained as _c
 
+    floor = _c.TOL_FLOOR_EPS * float(np.finfo(working_dtype()).eps)
+    if tol is None:
+        tol = max(1e-6, 100 * floor)
     check_nonnegative("tol", tol)
+    if tol / 100 < floor:
+        raise ValueError(
+            f"tol={tol:g} is too small for a {working_dtype().name} search: the global optimum is "
+            f"certified to tol / 100, which must be >= {floor:.1e}; use tol >= {100 * floor:.1e}"
+            + (" or enable float64 (jax.config.update('jax_enable_x64', True))"
+               if working_dtype() != np.float64 else ""))
     check_positive_int("max_k", max_k)
     check_positive_int("max_iter", max_iter)
-    Phi, Psi = check_problem(Phi, Psi)
+    Phi, Psi = check_problem(Phi, Psi, to_jax=False)
     K, N = Phi.shape
     if K > max_k:
         raise ValueError(f"Phi has K = {K} rows; the exhaustive search visits 2^K supports and is "
                          f"limited to K <= max_k = {max_k}")
-    Phi = jnp.asarray(Phi, jnp.result_type(Phi.dtype, jnp.float32))
-    Psi = jnp.asarray(Psi, Phi.dtype)
+    Phi, Psi, a, b, eps = _c._host_problem(Phi, Psi)
+    a, b = a.item(), b.item()
     full = _c.solve_constrained(Phi, Psi, tol=tol / 100, max_iter=max(max_iter, 5000),
                                 feas_rtol=feas_rtol)
-    if not bool(full.converged):
+    if not full.converged:
         raise RuntimeError("the full problem did not reach its certificate; raise max_iter")
-    f_star = float(full.primal)
+    f_star = full.primal  # in scaled units (Phi / a, Psi / b)
     if f_star == 0.0:
         return BruteForceResult(0, 0.0, np.zeros((Psi.shape[0], K)), ())
     if feas_rtol is None:
-        feas_rtol = float(np.sqrt(np.finfo(np.asarray(Psi).dtype).eps))
-    psi_norm = float(jnp.linalg.norm(Psi))
-    _, rank_psi = _range_basis(np.asarray(Psi, np.float64), None)
+        feas_rtol = float(np.sqrt(eps))
+    target = (1.0 + tol) * f_star
+    _, rank_psi = _range_basis(Psi, None)
+    res_rtol = _c._RES_RTOL_EPS * float(np.finfo(working_dtype()).eps)
+    wd = working_dtype()
 
-    prep_fn = _prepare_batch()
+    prep_fn = _c._prepare_vmap()
+    Psi_b = jnp.broadcast_to(jnp.asarray(Psi, wd), (_CHUNK,) + Psi.shape)
+
+    def solve(prep, n_iter):
+        """Restricted solves (a batch, or one problem) decided from their float64 certificates."""
+        args = _c._run_args(tol / 10, res_rtol, 0.15, n_iter)
+        fn = _c._admm_vmap if prep.Q.ndim == 3 else _c._admm_jit
+        V, YQ, _ = fn(prep.Q, prep.B, prep.s, prep.psi_norm, *args, check_every=10)
+        V, _, primal, dual, res_ok, conv = _c._certify(V, YQ, _c._host(prep), tol / 10,
+                                                       res_rtol)
+        attain = res_ok & (primal <= target)
+        refuted = (conv & (primal > target)) | (dual > target)
+        return V, primal, attain, refuted
+
     for size in range(max(rank_psi, 1), K + 1):
         combos = np.array(list(itertools.combinations(range(K), size)))
         masks = np.zeros((len(combos), K), bool)
@@ -251,24 +293,28 @@ def sparsest_bruteforce(Phi, Psi, *, tol: float = 1e-6, max_k: int = 20, max_ite
             m = masks[start:start + _CHUNK]
             n = len(m)
             m = np.concatenate([m, np.repeat(m[-1:], _CHUNK - n, axis=0)])  # pad: fixed batch shape
-            Phi_b = Phi[None] * jnp.asarray(m, Phi.dtype)[:, :, None]
-            prep = prep_fn(Phi_b, Psi)
-            feasible = np.asarray(prep.lsq_residual) <= feas_rtol * psi_norm
-            if not feasible[:n].any():
+            Phi_b = jnp.asarray(Phi[None] * m[:, :, None], wd)
+            prep = prep_fn(Phi_b, Psi_b, wd.type(eps))
+            feasible = np.array(prep.lsq_residual <= feas_rtol * prep.psi_norm)
+            feasible[n:] = False
+            if not feasible.any():
                 continue
-            # infeasible supports get Psi's projection as a harmless stand-in;
-            # they are ignored below
-            res = _c._solve_batch_vmap(prep, Phi_b, jnp.broadcast_to(Psi, (_CHUNK,) + Psi.shape),
-                                       tol / 10, 1e-10, 0.15, max_iter=max_iter, check_every=10)
-            primal = np.asarray(res.primal)
-            ok = feasible & (np.asarray(res.residual) <= 1e-8 * psi_norm)
-            ok[n:] = False
-            attain = ok & (primal <= (1.0 + tol) * f_star)
+            # infeasible supports get Psi's projection as a harmless stand-in; ignored below
+            V, primal, attain, refuted = solve(prep, max_iter)
+            attain &= feasible
+            for i in np.flatnonzero(feasible & ~attain & ~refuted):  # undecided: retry alone
+                p_i = _c._Prepared(*(f[i] for f in prep))  # one problem: the unbatched solve
+                V[i], primal[i], attain[i], refuted[i] = solve(p_i, _RETRY_FACTOR * max_iter)
+                if not (attain[i] or refuted[i]):
+                    raise RuntimeError(
+                        f"the restricted problem on support {tuple(np.flatnonzero(m[i]).tolist())}"
+                        f" is undecided after {_RETRY_FACTOR * max_iter} iterations (its solve "
+                        f"did not converge and its bounds straddle the optimum); raise max_iter")
             if attain.any():
                 i = int(np.flatnonzero(attain)[np.argmin(primal[attain])])
                 if best is None or primal[i] < best[0]:
-                    best = (primal[i], np.asarray(res.V[i], np.float64),
-                            tuple(np.flatnonzero(m[i])))
+                    best = (primal[i], V[i], tuple(np.flatnonzero(m[i])))
         if best is not None:
-            return BruteForceResult(size, f_star, best[1], tuple(int(k) for k in best[2]))
+            return BruteForceResult(size, f_star * b / a, best[1] * (b / a),
+                                    tuple(int(k) for k in best[2]))
     raise RuntimeError("no support attained the global optimum (numerical trouble)")

@@ -1,19 +1,17 @@
-"""Figures of the multi-task-lasso sparsity experiments (PAPER.md Sec. 5.2-5.3, Figs. 3-5).
+"""Figures of the multi-task-lasso sparsity experiments (arXiv 2305.16534, Figs. 3-5;
+docs/paper.md §7.2-7.4).
 
 One histogram panel per setting: the number of nonzero columns of the solver's solution, after the
 support reduction and (brute force) of the sparsest optimal solution, with red dashed lines at the
 lower bound rank(Phi) and at the upper bound rank(Phi) rank(Psi). The authors drew the upper line at
-``N D + 1`` (a plotting offset, PAPER.md Sec. 5.2); here it sits exactly at the bound.
+``N D + 1`` (a plotting offset, docs/paper.md §7.2); here it sits exactly at the bound.
 """
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["count_histograms_figure", "save_figure"]
 

@@ -1,23 +1,31 @@
-"""Figures of the neuron-sharing experiment (PAPER.md Sec. 5.1).
+"""Figures of the neuron-sharing experiment (docs/paper.md §7.1).
 
 Each active neuron is drawn at ``(theta_k, b_k / ||w_k||)`` in one panel per output, with marker
 area proportional to its contribution ``|v_jk| ||(w_k, b_k)||`` to that output (absolute values: the
-authors' plot passed signed sizes and so hid negative-weight neurons, PAPER.md Sec. 8).
+authors' plot passed signed sizes and so hid negative-weight neurons, docs/paper.md §9).
+
+Runs whose convergence status (:mod:`vvjax.convergence`) is not ``"ok"`` are flagged: the status
+in red in the title of their location figure, a dashed curve and the status in the legend of the
+training curves. Their neurons are not learned widths.
 """
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vvjax import analysis  # noqa: E402
+from vvjax import analysis
 
 __all__ = ["neuron_locations_figure", "training_curves_figure", "save_neuron_sharing_figures"]
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+_FLAGS = {"not_converged": "NOT CONVERGED", "collapsed": "COLLAPSED: output ~ 0",
+          "diverged": "DIVERGED"}
+
+
+def _flag(status: str | None) -> str:
+    """Text appended to a run's name when its status is not ``"ok"`` (empty otherwise)."""
+    return f" [{_FLAGS.get(status, status)}]" if status not in (None, "ok") else ""
 
 
 def neuron_locations_figure(W, b, V, *, title: str = "", atol: float = analysis.DEFAULT_ATOL,
@@ -51,14 +59,26 @@ def neuron_locations_figure(W, b, V, *, title: str = "", atol: float = analysis.
     return fig
 
 
-def training_curves_figure(histories: dict[str, dict[str, np.ndarray]]):
-    """Objective, data fit and active-neuron count against step, one line per run."""
+def training_curves_figure(histories: dict[str, dict[str, np.ndarray]],
+                           status: dict[str, str] | None = None):
+    """Objective, data fit and active-neuron count against step, one line per run.
+
+    Args:
+      histories: run name -> ``{"step", "loss", "data_fit", "n_active"}`` arrays of shape (T,).
+      status: run name -> convergence status; runs not ``"ok"`` are dashed and flagged in the
+        legend.
+    """
+    status = status or {}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for i, (name, h) in enumerate(histories.items()):
         color = _COLORS[i % 5]
-        axes[0].semilogy(h["step"], np.maximum(h["loss"], 1e-300), color=color, label=name)
-        axes[1].semilogy(h["step"], np.maximum(h["data_fit"], 1e-300), color=color, label=name)
-        axes[2].plot(h["step"], h["n_active"], color=color, label=name)
+        label = name + _flag(status.get(name))
+        style = "-" if status.get(name, "ok") == "ok" else "--"
+        axes[0].semilogy(h["step"], np.maximum(h["loss"], 1e-300), style, color=color,
+                         label=label)
+        axes[1].semilogy(h["step"], np.maximum(h["data_fit"], 1e-300), style, color=color,
+                         label=label)
+        axes[2].plot(h["step"], h["n_active"], style, color=color, label=label)
     for ax, label in zip(axes, ("objective", "data fit (MSE)", "active neurons"), strict=True):
         ax.set_xlabel("step")
         ax.set_title(label)
@@ -68,25 +88,31 @@ def training_curves_figure(histories: dict[str, dict[str, np.ndarray]]):
     return fig
 
 
-def save_neuron_sharing_figures(fig_dir, trained, histories, *,
-                                atol=analysis.DEFAULT_ATOL) -> list[Path]:
+def save_neuron_sharing_figures(fig_dir, trained, histories, *, atol=analysis.DEFAULT_ATOL,
+                                status: dict[str, str] | None = None) -> list[Path]:
     """Write the location figure of every run and the training curves as PNG and PDF.
 
     Args:
       fig_dir: output folder. trained: run name -> ShallowParams.
       histories: flat mapping ``"<run>/<field>" -> array`` (as in ``history.npz``).
+      status: run name -> convergence status (:mod:`vvjax.convergence`); runs not ``"ok"`` get
+        the status in red in their title and legend.
     """
+    status = status or {}
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, p in trained.items():
         fig = neuron_locations_figure(p.W, p.b, p.V, title=name.replace("_", " "), atol=atol)
+        flag = _flag(status.get(name))
+        if flag:
+            fig.suptitle(name.replace("_", " ") + flag, color="red")
         paths += _save(fig, fig_dir / f"neurons_{name}")
     nested: dict[str, dict[str, np.ndarray]] = {}
     for key, value in histories.items():
         run, field = key.split("/", 1)
         nested.setdefault(run, {})[field] = np.asarray(value)
-    paths += _save(training_curves_figure(nested), fig_dir / "training_curves")
+    paths += _save(training_curves_figure(nested, status), fig_dir / "training_curves")
     return paths
 
 

@@ -1,41 +1,43 @@
-"""Multi-task-lasso sparsity histograms (PAPER.md Sec. 5.2-5.3; arXiv 2305.16534, Figs. 3-5).
+"""Multi-task-lasso sparsity histograms (arXiv 2305.16534, Figs. 3-5; docs/paper.md §7.2-7.4).
 
 Each trial draws a constrained multi-task lasso ``min sum_k ||v_k||_2  s.t.  V Phi = Psi``
 (``Phi`` K x N, ``Psi`` D x N, ``V`` D x K), solves it with :func:`vvjax.lasso.solve_constrained`,
 and counts the nonzero columns of the solution, then again after :func:`vvjax.lasso.sparsify`
 (same objective, same fit, at most rank(Phi) rank(Psi) columns). Every count should lie between
-the lower bound and the theorem's upper bound rank(Phi) rank(Psi) (PAPER.md Sec. 4.2):
+the lower bound and the theorem's upper bound rank(Phi) rank(Psi) (arXiv 2305.16534, multi-task
+lasso sparsity theorem; docs/paper.md §4.4):
 
 * ``figure="random"`` (Fig. 3): D=10, K=500, N in {10, 20, 30, 40}, Phi and Psi i.i.d. N(0, 1).
   Lower bound N, upper bound N min(N, D) = N D.
 * ``figure="rank"`` (Fig. 4): N=20, K=200, Phi = U B with U K x r and B r x N Gaussian, r in
   {2, 5, 10, 20}, and Psi = A Phi with A **D x K, D = 10** as the panel titles say. The authors'
-  code used A with r rows instead (PAPER.md Sec. 5.2b, Sec. 8); ``rank.authors_psi_rows=true``
+  code used A with r rows instead (docs/paper.md §7.3, §9); ``rank.authors_psi_rows=true``
   reproduces that. Lower bound r, upper bound r min(r, D).
 * ``figure="bruteforce"`` (Fig. 5): D=2, N=3, K in {7, ..., 11}, Gaussian; the size of the sparsest
   optimal support is found by exhaustive search (:func:`vvjax.lasso.sparsest_bruteforce`) and should
   lie in [N, N D] = [3, 6], often above N.
 
 The lower bound drawn is the *generic* one, rank(Phi): with Psi's rows in general position inside
-row(Phi), any feasible V needs at least rank(Phi) columns (PAPER.md Sec. 4.2). The theorem's
+row(Phi), any feasible V needs at least rank(Phi) columns (docs/paper.md §4.5). The theorem's
 deterministic lower bound rank(Psi) is recorded too. Counts use a *relative* threshold
-(``count_rtol``), not the authors' absolute 1e-7 that counted solver residue (PAPER.md Sec. 8).
+(``count_rtol``), not the authors' absolute 1e-7 that counted solver residue (docs/paper.md §9).
 """
 
 import contextlib
-import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from vvjax import analysis, lasso, results
-from vvjax.runs._job import run_job
+from vvjax._config import Rule, above, at_least, one_of, validate
+from vvjax.runs._job import PRECISIONS, run_job
 
 __all__ = [
     "RandomPanelsConfig",
@@ -71,15 +73,19 @@ PAPER_REFERENCE: dict[str, dict[str, dict[str, Any]]] = {
         "r=20": {"range": [70, 111], "mean": 87.5, "lines": [20, 200]},
     },
     "bruteforce": {  # Sec. 5.3: the paper's histogram values are not retrievable; expected [N, N D]
-        "K=7": {"range": [3, 6], "rerun_histogram": {"3": 19, "4": 18, "5": 3}, "lines": [3, 7]},
+        "K=7": {"range": [3, 6], "lines": [3, 7]},
         "K=8": {"range": [3, 6], "lines": [3, 7]},
         "K=9": {"range": [3, 6], "lines": [3, 7]},
         "K=10": {"range": [3, 6], "lines": [3, 7]},
-        "K=11": {"range": [3, 6], "rerun_histogram": {"3": 5, "4": 9, "5": 6}, "lines": [3, 7]},
+        "K=11": {"range": [3, 6], "lines": [3, 7]},
     },
 }
-"""What PAPER.md reports per panel (``range``: min-max of the counts; ``lines``: the red lines the
-authors drew, with their "+1" plotting offset on the upper one)."""
+"""What the authors' notebooks report per panel (docs/paper.md §7.2-7.4, §8): ``range``, the
+min-max of the counts; ``lines``, the red lines the authors drew, with their "+1" plotting offset
+on the upper one."""
+
+
+_POSITIVE_INTS = Rule(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1")
 
 
 @dataclass
@@ -89,6 +95,9 @@ class RandomPanelsConfig:
     d_out: int = 10
     k: int = 500
     n_values: list[int] = field(default_factory=lambda: [10, 20, 30, 40])
+
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "k": at_least(1),
+                                        "n_values": _POSITIVE_INTS}
 
 
 @dataclass
@@ -100,7 +109,10 @@ class RankPanelsConfig:
     k: int = 200
     ranks: list[int] = field(default_factory=lambda: [2, 5, 10, 20])
     authors_psi_rows: bool = False
-    """``True``: A has r rows, as in the authors' code (PAPER.md Sec. 8), not D as titled."""
+    """``True``: A has r rows, as in the authors' code (docs/paper.md §9), not D as titled."""
+
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "n": at_least(1),
+                                        "k": at_least(1), "ranks": _POSITIVE_INTS}
 
 
 @dataclass
@@ -111,6 +123,9 @@ class BruteForcePanelsConfig:
     n: int = 3
     k_values: list[int] = field(default_factory=lambda: [7, 8, 9, 10, 11])
 
+    RULES: ClassVar[dict[str, Rule]] = {"d_out": at_least(1), "n": at_least(1),
+                                        "k_values": _POSITIVE_INTS}
+
 
 @dataclass
 class LassoBoundsConfig:
@@ -118,8 +133,9 @@ class LassoBoundsConfig:
 
     seed: int = 0
     precision: str = "float64"
-    """Keep float64: the solver's default residual criterion (1e-10 relative) is out of reach in
-    float32, so float32 solves stop at ``max_iter`` without a certificate."""
+    """Keep float64. With float32 the solver certifies gaps down to 1.2e-5 only, so ``tol`` must be
+    raised (``tol=1e-4``; ``figure=bruteforce``: ``tol=1.2e-3``); the default 1e-6 is refused with
+    an error naming ``tol``."""
     figure: str = "random"
     """Which figure: ``random`` (Fig. 3), ``rank`` (Fig. 4) or ``bruteforce`` (Fig. 5)."""
     trials: int = 100
@@ -136,15 +152,23 @@ class LassoBoundsConfig:
     """Tolerance of the solver's check that Psi lies in row(Phi) (true here by construction);
     ``None``: the solver's default, ``sqrt(eps)``."""
     batch_method: str = "loop"
-    """``loop``: a Python loop of jitted :func:`vvjax.lasso.solve_constrained` calls (fastest on
-    CPU); ``vmap``: ``solve_constrained_batch(method="vmap")``, one batched program (for GPUs)."""
+    """``method`` of :func:`vvjax.lasso.solve_constrained_batch`: ``loop`` (one jitted solve per
+    trial, dispatched without waiting; fastest on CPU) or ``vmap`` (one batched program, for
+    GPUs)."""
     count_rtol: float = lasso.DEFAULT_RTOL
     """A column counts as nonzero when ``||v_k|| > count_rtol * max_j ||v_j||``."""
     sparsify_rtol: Optional[float] = None  # noqa: UP045
     """``rtol`` passed to :func:`vvjax.lasso.sparsify`; ``None``: its default."""
     rank_rtol: Optional[float] = None  # noqa: UP045
     """Numerical-rank tolerance for the bounds; ``None``: ``max(shape) * eps``."""
-    figures: bool = True
+    figures: bool = field(default=True, compare=False)  # compare=False: not in the config hash
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "precision": one_of(PRECISIONS), "figure": one_of(FIGURES), "trials": at_least(1),
+        "tol": above(0), "max_iter": at_least(1), "feas_rtol": above(0),
+        "batch_method": one_of(("loop", "vmap")), "count_rtol": at_least(0),
+        "sparsify_rtol": above(0), "rank_rtol": above(0),
+    }
 
 
 # ----------------------------------------------------------------------------- problem generators
@@ -216,11 +240,8 @@ def _solve(Phi, Psi, cfg: LassoBoundsConfig):
     kw: dict[str, Any] = {"tol": cfg.tol, "feas_rtol": cfg.feas_rtol}
     if cfg.max_iter is not None:
         kw["max_iter"] = cfg.max_iter
-    if cfg.batch_method == "vmap":
-        res = lasso.solve_constrained_batch(Phi, Psi, method="vmap", **kw)
-        return {f: np.asarray(getattr(res, f)) for f in res._fields}
-    per = [lasso.solve_constrained(Phi[t], Psi[t], **kw) for t in range(Phi.shape[0])]
-    return {f: np.stack([np.asarray(getattr(r, f)) for r in per]) for f in per[0]._fields}
+    res = lasso.solve_constrained_batch(Phi, Psi, method=cfg.batch_method, **kw)
+    return {f: np.asarray(getattr(res, f)) for f in res._fields}
 
 
 def _count_stats(counts, lower, upper, *, histogram: bool) -> dict[str, Any]:
@@ -265,7 +286,7 @@ def _panel(name: str, Phi, Psi, cfg: LassoBoundsConfig) -> tuple[dict[str, Any],
     psi_norm = np.linalg.norm(Psi_np, axis=(1, 2))
     res_sp = np.linalg.norm(Vs @ Phi_np - Psi_np, axis=(1, 2)) / psi_norm
     res_solver = np.linalg.norm(V @ Phi_np - Psi_np, axis=(1, 2)) / psi_norm
-    rel_gap = res["gap"] / np.maximum(res["primal"], np.finfo(np.float64).tiny)  # gap is absolute
+    rel_gap = res["rel_gap"]  # gap / primal, certified in float64 by the solver
     histogram = cfg.figure == "bruteforce"
     summary: dict[str, Any] = {
         "trials": trials,
@@ -349,9 +370,9 @@ def _body(cfg: LassoBoundsConfig, out_dir: Path) -> dict[str, Any]:
         "n_not_converged": sum(p["n_not_converged"] for p in panels.values()),
         "psi_rows_note": (
             "rank figure: Psi = A Phi with A having "
-            + ("r rows (the authors' code, PAPER.md Sec. 8)" if cfg.rank.authors_psi_rows
+            + ("r rows (the authors' code, docs/paper.md §7.3)" if cfg.rank.authors_psi_rows
                else f"D={cfg.rank.d_out} rows as the panel titles say (the authors' code used r "
-                    "rows, PAPER.md Sec. 8)")) if cfg.figure == "rank" else None,
+                    "rows, docs/paper.md §7.3)")) if cfg.figure == "rank" else None,
         "count_rule": f"||v_k|| > {cfg.count_rtol:g} * max_j ||v_j|| (relative; the authors used "
                       "an absolute 1e-7)",
         "figures": [str(Path(f).relative_to(out_dir)) for f in figures],
@@ -359,7 +380,8 @@ def _body(cfg: LassoBoundsConfig, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path) -> dict[str, Any]:
+def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path, *,
+                     on_start: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Run (or resume) one multi-task-lasso histogram figure into ``out_dir``; returns its metrics.
 
     Writes ``arrays.npz`` (per panel ``<panel>/solver_counts``, ``sparsified_counts``,
@@ -369,16 +391,16 @@ def run_lasso_bounds(cfg: LassoBoundsConfig, out_dir: str | Path) -> dict[str, A
     [rank(Phi), rank(Phi) rank(Psi)], the mean objective, the largest relative gap and residual, the
     paper's reported ranges (``paper``) and timings; plus wall time, config, seed and provenance.
 
+    The whole config is checked first (:func:`vvjax.runs.validate`), before any work;
+    ``on_start``: see :func:`vvjax.runs.run_job`.
+
     Raises:
-      ValueError: on an unknown ``cfg.figure`` or fewer than one trial.
+      TypeError: ``cfg`` is not a :class:`LassoBoundsConfig`.
+      ConfigError: a bad key or value, e.g. an unknown ``figure`` or ``trials < 1`` (the message
+        names the key).
+      vvjax.results.JobError: ``out_dir`` holds another finished config or is in use.
     """
     if not isinstance(cfg, LassoBoundsConfig):
         raise TypeError(f"cfg must be a LassoBoundsConfig, got {type(cfg).__name__}")
-    if cfg.figure not in FIGURES:
-        raise ValueError(f"figure must be one of {FIGURES}, got {cfg.figure!r}")
-    if cfg.batch_method not in ("loop", "vmap"):
-        raise ValueError(f"batch_method must be 'loop' or 'vmap', got {cfg.batch_method!r}")
-    if cfg.trials < 1:
-        raise ValueError(f"trials must be >= 1, got {cfg.trials}")
-    cfg = dataclasses.replace(cfg)
-    return run_job(cfg, out_dir, _body, task="lasso_bounds")
+    cfg = validate(cfg)
+    return run_job(cfg, out_dir, _body, task="lasso_bounds", on_start=on_start)

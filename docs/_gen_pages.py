@@ -1,0 +1,21 @@
+"""Build-time pages (mkdocs-gen-files): one API page per public module, and the jupytext
+notebooks copied in from ../notebooks so that mkdocs-jupyter renders them."""
+
+from pathlib import Path
+
+import mkdocs_gen_files
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = ["models", "activations", "objectives", "train", "analysis", "norms", "lasso", "data",
+           "checkpoint", "convergence", "results", "configs", "runs", "report", "reproduce"]
+
+for name in MODULES:
+    with mkdocs_gen_files.open(Path("api", f"{name}.md"), "w") as fh:
+        fh.write(f"# vvjax.{name}\n\n::: vvjax.{name}\n")
+with mkdocs_gen_files.open("api/index.md", "w") as fh:
+    fh.write("# API reference\n\nOne page per module of the library (generated from the "
+             "docstrings):\n\n" + "".join(f"- [vvjax.{m}]({m}.md)\n" for m in MODULES))
+
+for nb in sorted((ROOT / "notebooks").glob("*.py")):
+    with mkdocs_gen_files.open(Path("notebooks", nb.name), "w") as fh:
+        fh.write(nb.read_text())
