@@ -205,7 +205,7 @@ def linnerud(*, standardize: bool = True) -> Dataset:
 # ----------------------------------------------------------------------------- more classifiers
 # (MNIST-1D, generated offline; CIFAR-10 from a local folder)
 
-__all__ += ["MNIST1D_LENGTH", "mnist1d", "CIFAR10_FOLDER", "cifar10"]
+__all__ += ["MNIST1D_LENGTH", "mnist1d", "CIFAR10_FOLDER", "cifar10_folder", "cifar10"]
 
 MNIST1D_LENGTH = 40
 """Length of an MNIST-1D signal (the package's ``final_seq_length``)."""
@@ -319,6 +319,35 @@ def _cifar_batch(path) -> tuple[np.ndarray, np.ndarray]:
     return data, labels.astype(np.int64)
 
 
+def cifar10_folder(root):
+    """The folder holding the CIFAR-10 python batches, checked without reading them.
+
+    Args:
+      root: the ``cifar-10-batches-py`` folder itself or the folder that contains it.
+
+    Returns:
+      A :class:`pathlib.Path` of the folder with ``data_batch_1`` .. ``data_batch_5`` and
+      ``test_batch``.
+
+    Raises:
+      ValueError: naming ``data.root``: ``root`` is empty, not a folder, or a batch file is
+        missing.
+    """
+    from pathlib import Path
+
+    if root is None or str(root) == "":
+        raise ValueError("data.root must name the local CIFAR-10 folder. " + _CIFAR_HELP)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data.root {str(root)!r} is not a folder. " + _CIFAR_HELP)
+    folder = root / CIFAR10_FOLDER if (root / CIFAR10_FOLDER).is_dir() else root
+    for name in (*CIFAR10_TRAIN, CIFAR10_TEST):
+        if not (folder / name).is_file():
+            raise ValueError(f"data.root: CIFAR-10 batch file {str(folder / name)!r} is missing. "
+                             + _CIFAR_HELP)
+    return folder
+
+
 def cifar10(root, *, dtype=np.float32) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009) from a local folder in the python-pickle batch format.
 
@@ -337,14 +366,7 @@ def cifar10(root, *, dtype=np.float32) -> Dataset:
         not a CIFAR-10 python batch (cannot be unpickled, lacks ``b'data'``/``b'labels'``, wrong
         shapes, dtype or label range).
     """
-    from pathlib import Path
-
-    if root is None or str(root) == "":
-        raise ValueError("data.root must name the local CIFAR-10 folder. " + _CIFAR_HELP)
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"data.root {str(root)!r} is not a folder. " + _CIFAR_HELP)
-    folder = root / CIFAR10_FOLDER if (root / CIFAR10_FOLDER).is_dir() else root
+    folder = cifar10_folder(root)
     parts = [_cifar_batch(folder / name) for name in CIFAR10_TRAIN]
     X_test, Y_test = _cifar_batch(folder / CIFAR10_TEST)
     X_train = np.concatenate([p[0] for p in parts])

@@ -17,24 +17,32 @@ Sources: arXiv 2305.16534 (compression by the multi-task lasso); ``docs/paper.md
 """
 
 import csv
+import dataclasses
 import io
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from vvjax import checkpoint, compress, results
+from vvjax._config import ConfigError, Rule, at_least, one_of, validate
 from vvjax.compress.baselines import BASELINES
 from vvjax.compress.layers import check_layers
 from vvjax.compress.pipeline import model_last_hidden, parse_method
-from vvjax.runs._job import run_job
+from vvjax.convergence import Criterion
+from vvjax.runs._job import PRECISIONS, run_job
 from vvjax.runs.train_classifier import (
+    INPUT_SIZES,
+    N_CLASSES,
+    STOCHASTIC_CRITERION,
     ClassifierConfig,
     DataConfig,
-    check_data_config,
+    assess_training,
+    check_data_files,
     classifier_scores,
     load_data,
     train_classifier,
@@ -50,16 +58,51 @@ DEFAULT_METHODS = ["lasso", "lasso+refit", "rwlasso", "rwlasso+refit", "magnitud
 fit of the other neurons on the kept ones), and a refit after ``merge`` is ``magnitude+refit``."""
 
 
+def _fractions_rule() -> Rule:
+    return Rule(lambda v: len(v) > 0 and all(0 < f < 1 for f in v),
+                "a non-empty list of fractions in (0, 1)")
+
+
+def _distinct(what: str) -> Rule:
+    return Rule(lambda v: len(v) > 0 and len(set(v)) == len(v), f"a non-empty list of distinct "
+                f"{what}")
+
+
+def _check_methods(key: str, methods: list[str]) -> None:
+    for i, m in enumerate(methods):
+        try:
+            parse_method(m)
+        except ValueError as exc:
+            raise ConfigError(f"{key}[{i}]: {str(exc).removeprefix('methods: ')}") from None
+
+
 @dataclass
 class JointConfig:
     """Several hidden layers compressed together, in order (each ``Phi`` from the network as
     compressed so far)."""
 
     layers: list[int] = field(default_factory=lambda: [0, 1])
+    """Hidden layers (0-based), distinct, compressed in this order."""
     fractions: list[float] = field(default_factory=lambda: [0.1, 0.1])
-    """Width kept per layer, as a fraction of its width."""
+    """Width kept per layer, as a fraction of its width (one per entry of ``layers``)."""
     methods: list[str] = field(default_factory=lambda: ["lasso", "lasso+refit", "magnitude",
                                                         "magnitude+refit", "obs"])
+    """Methods of the joint compression (``rwlasso`` runs in the width sweep only)."""
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "layers": Rule(lambda v: len(v) > 0 and len(set(v)) == len(v) and min(v) >= 0,
+                       "a non-empty list of distinct hidden-layer indices >= 0"),
+        "fractions": _fractions_rule(), "methods": _distinct("method names")}
+
+    def cross_check(self) -> None:
+        """One fraction per layer; known methods, no ``rwlasso``."""
+        if len(self.layers) != len(self.fractions):
+            raise ConfigError(f"joint.fractions must give one fraction per joint.layers entry "
+                              f"({len(self.layers)}), got {len(self.fractions)}")
+        _check_methods("joint.methods", self.methods)
+        for m in self.methods:
+            if m.partition("+")[0] == "rwlasso":
+                raise ConfigError("joint.methods: use 'lasso' (rwlasso runs in the width sweep)")
 
 
 @dataclass
@@ -83,40 +126,70 @@ class CompressConfig:
     target_fraction: float = 0.10
     """The width of the paper-style table (and of the issue's first target)."""
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    """Methods of the width sweep (:data:`DEFAULT_METHODS`); must include ``lasso``."""
     reweight: int = 4
     """Reweighting steps of ``rwlasso`` (each a certified weighted lasso)."""
     tol: float = 1e-6
+    """Relative duality gap of every lasso solve."""
     joint: Optional[JointConfig] = field(default_factory=JointConfig)  # noqa: UP045
-    figures: bool = True
-    save_models: bool = True
+    """The joint compression of several layers (``null``: none)."""
+    convergence: Criterion = field(
+        default_factory=lambda: dataclasses.replace(STOCHASTIC_CRITERION))
+    """Convergence test of each seed's training (``base[i].status`` in the metrics)."""
+    figures: bool = field(default=True, compare=False)  # compare=False: not in the config hash
+    save_models: bool = field(default=True, compare=False)
+    """Write each seed's trained and lasso-compressed networks to ``models/``."""
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "seeds": Rule(lambda v: len(v) > 0 and len(set(v)) == len(v) and min(v) >= 0,
+                      "a non-empty list of distinct seeds >= 0"),
+        "precision": one_of(PRECISIONS), "layer": at_least(0), "fractions": _fractions_rule(),
+        "target_fraction": Rule(lambda v: 0 < v < 1, "in (0, 1)"),
+        "methods": _distinct("method names"), "reweight": at_least(1),
+        "tol": Rule(lambda v: 0 < v < 1, "in (0, 1)")}
+
+    def cross_check(self) -> None:
+        """Rules between fields (called by :func:`vvjax.runs.validate`)."""
+        if self.checkpoints and len(self.checkpoints) != len(self.seeds):
+            raise ConfigError(f"checkpoints must give one trained model per seed "
+                              f"({len(self.seeds)}), got {len(self.checkpoints)}")
+        if self.target_fraction not in self.fractions:
+            raise ConfigError(f"target_fraction {self.target_fraction} must be one of fractions "
+                              f"{self.fractions}")
+        _check_methods("methods", self.methods)
+        if "lasso" not in self.methods:
+            raise ConfigError("methods must include 'lasso' (the baselines run at its widths)")
+        if not self.checkpoints:  # the trained network's hidden layers are known now
+            n = len(self.model.hidden)
+            if self.layer is not None and self.layer >= n:
+                raise ConfigError(f"layer must be a hidden layer in [0, {n - 1}] of the "
+                                  f"{n}-hidden-layer model.hidden {self.model.hidden}, got "
+                                  f"{self.layer}")
+            if self.joint is not None and max(self.joint.layers) >= n:
+                raise ConfigError(f"joint.layers must be hidden layers in [0, {n - 1}] of "
+                                  f"model.hidden {self.model.hidden}, got {self.joint.layers}")
 
 
-def _check(cfg: CompressConfig) -> None:
-    check_data_config(cfg.data)
-    if not cfg.seeds:
-        raise ValueError("seeds must list at least one seed")
-    if cfg.checkpoints and len(cfg.checkpoints) != len(cfg.seeds):
-        raise ValueError(f"checkpoints must give one trained model per seed ({len(cfg.seeds)}), "
-                         f"got {len(cfg.checkpoints)}")
-    for f in [*cfg.fractions, cfg.target_fraction]:
-        if not 0 < f < 1:
-            raise ValueError(f"fractions and target_fraction must be in (0, 1), got {f!r}")
-    if cfg.target_fraction not in cfg.fractions:
-        raise ValueError(f"target_fraction {cfg.target_fraction} must be one of fractions "
-                         f"{cfg.fractions}")
-    for m in [*cfg.methods, *(cfg.joint.methods if cfg.joint else [])]:
-        parse_method(m)
-    if "lasso" not in cfg.methods:
-        raise ValueError("methods must include 'lasso' (the baselines run at its widths)")
-    if cfg.joint is not None:
-        if len(cfg.joint.layers) != len(cfg.joint.fractions):
-            raise ValueError("joint.fractions must give one fraction per joint.layers entry")
-        for f in cfg.joint.fractions:
-            if not 0 < f < 1:
-                raise ValueError(f"joint.fractions must be in (0, 1), got {f!r}")
-        for m in cfg.joint.methods:
-            if m.partition("+")[0] == "rwlasso":
-                raise ValueError("joint.methods: use 'lasso' (rwlasso runs in the width sweep)")
+def _check_checkpoints(cfg: CompressConfig) -> None:
+    """Every checkpoint loads, fits the data set and has the layers to compress (before work)."""
+    d_in = INPUT_SIZES[cfg.data.name]
+    for i, path in enumerate(cfg.checkpoints):
+        try:
+            model = checkpoint.load(path)
+        except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
+            raise ConfigError(f"checkpoints[{i}] ({path}): {exc}") from None
+        if model.d_in != d_in or model.d_out != N_CLASSES:
+            raise ConfigError(f"checkpoints[{i}] ({path}) maps {model.d_in} inputs to "
+                              f"{model.d_out} outputs; data set {cfg.data.name} has {d_in} "
+                              f"inputs and {N_CLASSES} classes")
+        for key, layers in (("layer", cfg.layer),
+                            ("joint.layers", cfg.joint.layers if cfg.joint else None)):
+            if layers is None:
+                continue
+            try:
+                check_layers(model, layers)
+            except ValueError as exc:
+                raise ConfigError(f"{key} for checkpoints[{i}] ({path}): {exc}") from None
 
 
 def _width(fraction: float, K: int) -> int:
@@ -350,21 +423,22 @@ def markdown_tables(table, joint_table, base, cfg: CompressConfig, K: int, layer
 
 
 def _model_for_seed(cfg, ds, i, seed, models_dir):
+    """Seed ``i``'s network (trained, or loaded from ``checkpoints[i]``), the training time and
+    the training's convergence verdict (from the checkpoint's metadata when it has one)."""
     if cfg.checkpoints:
         path = cfg.checkpoints[i]
-        model = checkpoint.load(path)
-        if model.d_in != ds.X_train.shape[1] or model.d_out != ds.n_classes:
-            raise ValueError(f"checkpoints[{i}] ({path}) maps {model.d_in} inputs to "
-                             f"{model.d_out} outputs; data set {ds.name} has "
-                             f"{ds.X_train.shape[1]} inputs and {ds.n_classes} classes")
-        return model, 0.0
+        verdict = checkpoint.read_metadata(path).get("convergence")
+        return checkpoint.load(path), 0.0, verdict
     t = time.perf_counter()
-    model, _ = train_classifier(cfg.model, ds, seed)
+    model, history = train_classifier(cfg.model, ds, seed)
     seconds = time.perf_counter() - t
+    verdict = assess_training(history, ds.n_classes, cfg.convergence)
     if cfg.save_models:
         checkpoint.save(model, models_dir / f"trained_seed{seed}.vvjax",
-                        metadata={"seed": seed, "data": results.to_jsonable(cfg.data)})
-    return model, seconds
+                        metadata={"seed": seed, "data": results.to_jsonable(cfg.data),
+                                  "train": results.to_jsonable(cfg.model),
+                                  "convergence": results.to_jsonable(verdict)})
+    return model, seconds, verdict
 
 
 def _body(cfg: CompressConfig, out_dir: Path) -> dict[str, Any]:
@@ -373,12 +447,12 @@ def _body(cfg: CompressConfig, out_dir: Path) -> dict[str, Any]:
     rows, joint_rows, base, timing = [], [], [], {"train_s": 0.0, "compress_s": 0.0}
     layer = K = None
     for i, seed in enumerate(cfg.seeds):
-        model, t_train = _model_for_seed(cfg, ds, i, seed, models_dir)
+        model, t_train, verdict = _model_for_seed(cfg, ds, i, seed, models_dir)
         timing["train_s"] += t_train
         layer = model_last_hidden(model) if cfg.layer is None else cfg.layer
-        check_layers(model, layer)
         K = model.widths[layer + 1]
-        base.append({"seed": seed, **classifier_scores(model, ds)})
+        status = {"status": None} if verdict is None else verdict  # None: a foreign checkpoint
+        base.append({"seed": seed, **status, **classifier_scores(model, ds)})
         t = time.perf_counter()
         seed_rows, out = _sweep_seed(cfg, model, ds, seed, layer, K)
         rows += seed_rows
@@ -413,6 +487,7 @@ def _body(cfg: CompressConfig, out_dir: Path) -> dict[str, Any]:
                                               dataset=ds.name)
     return {
         "data": ds.name, "layer": layer, "width": K, "base": base,
+        "flagged_seeds": {str(b["seed"]): b["status"] for b in base if b["status"] != "ok"},
         "targets": targets(rows, cfg), "table": table, "joint": joint_table,
         "timing": timing,
         "files": ["results.csv", "table.csv", "table.md"],
@@ -420,17 +495,39 @@ def _body(cfg: CompressConfig, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_compress(cfg: CompressConfig, out_dir: str | Path) -> dict[str, Any]:
+def run_compress(cfg: CompressConfig, out_dir: str | Path, *,
+                 on_start: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the compression experiment into ``out_dir``; returns its metrics.
+
+    The whole config is checked first (:func:`vvjax.runs.validate`), and every checkpoint is
+    loaded and matched against the data set and the layers, before any work. Writes the files
+    of the module docstring and, last, ``metrics.json``: ``base`` (per seed the training's
+    convergence ``status`` (:func:`~vvjax.runs.train_classifier.assess_training`; ``None`` for a
+    checkpoint without that record), losses, accuracies and active neurons of the uncompressed
+    network), ``flagged_seeds`` (seed -> status for every seed not ``"ok"``), ``table`` (means
+    and standard deviations over seeds per method and width), ``joint``, ``targets``, ``timing``,
+    config, seed, versions and git commit.
+
+    Args:
+      cfg: the config.
+      out_dir: the job folder.
+      on_start: see :func:`vvjax.runs.run_job`.
+
+    Returns:
+      The metrics as stored.
 
     Raises:
       TypeError: ``cfg`` is not a :class:`CompressConfig`.
-      ValueError: before any training or solve, naming the key: an unknown data set, method or
-        layer, fractions outside (0, 1), a ``target_fraction`` not among ``fractions``, a
-        checkpoint count that does not match ``seeds``; then (from the library) a checkpoint or
-        CIFAR folder that does not match.
+      ConfigError: before any training or solve, naming the key: an unknown data set or method,
+        fractions outside (0, 1), a ``target_fraction`` not among ``fractions``, a layer the
+        network does not have (or its output layer), a checkpoint count that does not match
+        ``seeds``, a checkpoint that does not load or does not fit the data set, a missing
+        CIFAR-10 folder.
+      vvjax.results.JobError: ``out_dir`` holds another finished config or is in use.
     """
     if not isinstance(cfg, CompressConfig):
         raise TypeError(f"cfg must be a CompressConfig, got {type(cfg).__name__}")
-    _check(cfg)
-    return run_job(cfg, out_dir, _body, task="compress")
+    cfg = validate(cfg)
+    check_data_files(cfg.data)
+    _check_checkpoints(cfg)
+    return run_job(cfg, out_dir, _body, task="compress", on_start=on_start)
