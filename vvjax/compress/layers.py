@@ -13,7 +13,6 @@ Both network classes are handled through the deep convention ``h -> sigma(W h + 
 (:func:`vvjax.models.shallow_to_deep`, ``b -> -b``) and is rebuilt as a ``ShallowVVNet``.
 """
 
-import contextlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -24,6 +23,7 @@ from flax import nnx
 
 from vvjax import activations as acts
 from vvjax._validate import as_array
+from vvjax.lasso._common import blas_single_thread
 from vvjax.models import (
     DeepParams,
     DeepVVNet,
@@ -242,7 +242,8 @@ def check_homogeneous(model, allow_nonhomogeneous: bool, what: str) -> bool:
 
 
 def single_blas_thread():
-    """Context in which NumPy/SciPy's BLAS and LAPACK run on one thread.
+    """Context in which NumPy/SciPy's BLAS and LAPACK run on one thread (the lasso's
+    ``blas_single_thread``, one cached ``threadpoolctl`` controller).
 
     The compression algebra (Gram matrices, eigen- and QR decompositions, least squares of a few
     hundred columns) runs between JAX computations. After XLA has run, its worker threads keep
@@ -250,8 +251,4 @@ def single_blas_thread():
     eigendecomposition of a 419 x 419 matrix took 1.6 s instead of 10 ms. One BLAS thread avoids
     the contention at no cost for these sizes.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a declared dependency
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return blas_single_thread()

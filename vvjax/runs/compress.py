@@ -361,61 +361,115 @@ def _pm(mean, std, fmt="{:.2f}"):
     return fmt.format(mean) + ("" if not std else " ± " + fmt.format(std))
 
 
+PAPER_STYLE_COLUMNS = ("method", "neurons kept", "test accuracy before → after",
+                       "train loss before → after", "largest output change (train / test)")
+"""Columns of the paper-style table (:func:`paper_style_rows`)."""
+JOINT_COLUMNS = ("method", "widths", "params", "test accuracy after",
+                 "accumulated drop (points)", "largest output change (train)")
+"""Columns of the joint-compression table (:func:`joint_rows`)."""
+BY_WIDTH = {"test_accuracy_after": ("Test accuracy (%) after compression, by kept width", 100,
+                                    "{:.1f}"),
+            "max_output_change_train": ("Largest change of any output on the training set, by "
+                                        "kept width", 1, "{:.3f}")}
+"""The by-width tables (:func:`by_width_rows`): metric -> (title, scale, format)."""
+
+
+def paper_style_rows(table, base, K: int, fraction: float) -> list[list[str]]:
+    """Rows of the paper-style table (:data:`PAPER_STYLE_COLUMNS`) at one kept fraction: per
+    method the neurons kept, test accuracy (%) and training loss before and after, the largest
+    output change; mean ± standard deviation over seeds.
+
+    Args:
+      table: the aggregated rows (``metrics["table"]``).
+      base: the uncompressed networks' scores per seed (``metrics["base"]``).
+      K: the layer's width.
+      fraction: the kept fraction of the rows.
+
+    Returns:
+      A list of rows of strings, one per method in the table's order.
+    """
+    acc0 = _stats([b["test_accuracy"] for b in base])
+    loss0 = _stats([b["train_loss"] for b in base])
+    return [[r["method"], f"{K} → {_pm(r['width'], r['width_std'], '{:.1f}')}",
+             f"{_pm(100 * acc0[0], 100 * acc0[1])} → "
+             f"{_pm(100 * r['test_accuracy_after'], 100 * r['test_accuracy_after_std'])}",
+             f"{_pm(loss0[0], loss0[1], '{:.3f}')} → "
+             f"{_pm(r['train_loss_after'], r['train_loss_after_std'], '{:.3f}')}",
+             f"{_pm(r['max_output_change_train'], None, '{:.3f}')} / "
+             f"{_pm(r['max_output_change_test'], None, '{:.3f}')}"]
+            for r in table if r["fraction"] == fraction]
+
+
+def by_width_rows(table, metric: str, fractions, K: int) -> tuple[list[str], list[list[str]]]:
+    """One row per method of ``metric`` (a key of :data:`BY_WIDTH`) at every kept fraction.
+
+    Args:
+      table: the aggregated rows (``metrics["table"]``).
+      metric: ``"test_accuracy_after"`` (in %) or ``"max_output_change_train"``.
+      fractions: the kept fractions (columns), in increasing order.
+      K: the layer's width.
+
+    Returns:
+      ``(columns, rows)``: columns ``method``, ``"<f>% (<width>)"``; cells mean ± std or ``–``.
+    """
+    _, scale, fmt = BY_WIDTH[metric]
+    get = {(r["method"], r["fraction"]): r for r in table}
+    rows = []
+    for meth in dict.fromkeys(r["method"] for r in table):
+        cells = []
+        for f in fractions:
+            r = get.get((meth, f))
+            cells.append("–" if r is None or r[metric] is None else
+                         _pm(scale * r[metric], scale * (r[metric + "_std"] or 0), fmt))
+        rows.append([meth, *cells])
+    return ["method", *(f"{100 * f:g}% ({_width(f, K)})" for f in fractions)], rows
+
+
+def joint_rows(joint_table) -> list[list[str]]:
+    """Rows of the joint-compression table (:data:`JOINT_COLUMNS`): mean kept widths per layer,
+    parameter counts, test accuracy (%) after, the accumulated drop and the largest output change.
+
+    Args:
+      joint_table: the aggregated joint rows (``metrics["joint"]``).
+
+    Returns:
+      A list of rows of strings, one per method.
+    """
+    rows = []
+    for r in joint_table:
+        acc = _pm(100 * r["test_accuracy_after"], 100 * r["test_accuracy_after_std"])
+        drop = _pm(r["accuracy_drop_points"], r["accuracy_drop_points_std"])
+        change = _pm(r["max_output_change_train"], r["max_output_change_train_std"], "{:.3f}")
+        widths = "/".join(f"{w:.1f}".removesuffix(".0") for w in r["widths"])
+        rows.append([r["method"], widths, f"{r['params_before']} → {r['params_after']:.0f}", acc,
+                     drop, change])
+    return rows
+
+
+def _md(columns, rows) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def markdown_tables(table, joint_table, base, cfg: CompressConfig, K: int, layer: int,
                     dataset: str) -> str:
     """The Markdown of ``table.md``: the paper-style table at ``target_fraction``, all methods by
     width, and the joint compression."""
     acc0 = _stats([b["test_accuracy"] for b in base])
-    loss0 = _stats([b["train_loss"] for b in base])
     lines = [f"## Compression of hidden layer {layer} ({K} neurons), {dataset}, "
              f"{len(base)} seeds, no retraining", "",
              "Paper-style table at the target width (mean ± standard deviation over seeds; "
              "accuracy in %):", "",
-             "| method | neurons kept | test accuracy before → after | train loss before → after "
-             "| largest output change (train / test) |", "|---|---|---|---|---|"]
-    t = cfg.target_fraction
-    for r in (r for r in table if r["fraction"] == t):
-        lines.append(
-            f"| {r['method']} | {K} → {_pm(r['width'], r['width_std'], '{:.1f}')} | "
-            f"{_pm(100 * acc0[0], 100 * acc0[1])} → "
-            f"{_pm(100 * r['test_accuracy_after'], 100 * r['test_accuracy_after_std'])} | "
-            f"{_pm(loss0[0], loss0[1], '{:.3f}')} → "
-            f"{_pm(r['train_loss_after'], r['train_loss_after_std'], '{:.3f}')} | "
-            f"{_pm(r['max_output_change_train'], None, '{:.3f}')} / "
-            f"{_pm(r['max_output_change_test'], None, '{:.3f}')} |")
+             *_md(PAPER_STYLE_COLUMNS, paper_style_rows(table, base, K, cfg.target_fraction))]
     fr = sorted(set(cfg.fractions))
-    methods = list(dict.fromkeys(r["method"] for r in table))
-    get = {(r["method"], r["fraction"]): r for r in table}
-    for title, name, scale, fmt in (
-            ("Test accuracy (%) after compression, by kept width", "test_accuracy_after", 100,
-             "{:.1f}"),
-            ("Largest change of any output on the training set, by kept width",
-             "max_output_change_train", 1, "{:.3f}")):
+    for metric, (title, _, _) in BY_WIDTH.items():
         base_note = (f"; uncompressed {_pm(100 * acc0[0], 100 * acc0[1])}"
-                     if name == "test_accuracy_after" else "")
+                     if metric == "test_accuracy_after" else "")
         lines += ["", f"{title} (mean ± std over seeds{base_note}):", "",
-                  "| method | " + " | ".join(f"{100 * f:g}% ({_width(f, K)})" for f in fr) + " |",
-                  "|---|" + "---|" * len(fr)]
-        for meth in methods:
-            cells = []
-            for f in fr:
-                r = get.get((meth, f))
-                cells.append("–" if r is None or r[name] is None else
-                             _pm(scale * r[name], scale * (r[name + "_std"] or 0), fmt))
-            lines.append(f"| {meth} | " + " | ".join(cells) + " |")
+                  *_md(*by_width_rows(table, metric, fr, K))]
     if joint_table:
         lines += ["", "Hidden layers compressed together (layer by layer, each Phi from the "
-                      "compressed network):", "",
-                  "| method | widths | params | test accuracy after | accumulated drop (points) "
-                  "| largest output change (train) |", "|---|---|---|---|---|---|"]
-        for r in joint_table:
-            acc = _pm(100 * r["test_accuracy_after"], 100 * r["test_accuracy_after_std"])
-            drop = _pm(r["accuracy_drop_points"], r["accuracy_drop_points_std"])
-            change = _pm(r["max_output_change_train"], r["max_output_change_train_std"],
-                         "{:.3f}")
-            widths = "/".join(f"{w:.1f}".removesuffix(".0") for w in r["widths"])
-            lines.append(f"| {r['method']} | {widths} | {r['params_before']} → "
-                         f"{r['params_after']:.0f} | {acc} | {drop} | {change} |")
+                      "compressed network):", "", *_md(JOINT_COLUMNS, joint_rows(joint_table))]
     return "\n".join(lines) + "\n"
 
 
