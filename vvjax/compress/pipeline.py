@@ -234,8 +234,10 @@ def compress(model, X, *, layers=None, lam=None, lam_ratio=None, width=None, ref
       reweight: reweighted group-lasso steps after the first solve (iteratively reweighted
         l2,1; weights ``1 / (||v_k|| + 0.3 max ||v||)``, each step certified; with ``width`` each
         step searches its own ``lam``).
-      Y, X_test, Y_test: training labels / test set, for the reported losses and accuracies:
-        integer labels (N,) (cross-entropy, accuracy) or float targets (N, D) (MSE).
+      Y: training labels, for the reported losses and accuracies: integer labels (N,)
+        (cross-entropy, accuracy) or float targets (N, D) (MSE).
+      X_test: test inputs (M, d_in), for the reported test scores and output change.
+      Y_test: test labels or targets, as ``Y`` (needs ``X_test``).
       tol: relative duality gap of every solve (float64 recommended: ``jax_enable_x64``).
       max_iter: epoch budget per solve.
       allow_nonhomogeneous: compress a network whose activation is not positively homogeneous
@@ -255,11 +257,28 @@ def compress(model, X, *, layers=None, lam=None, lam_ratio=None, width=None, ref
         ``allow_nonhomogeneous``.
       TypeError: ``model`` is not a vvjax network.
 
-    Example::
+    Examples:
+      A random 3-20-2 network cut at half its ``lam_max``: fewer neurons, a certified solve,
+      and the smaller network computes what the zero-column network computes.
 
-        res = compress(net, d.X_train, width=40, refit=True, Y=d.Y_train, X_test=d.X_test,
-                       Y_test=d.Y_test)
-        res.model.widths, res.test_after.accuracy, res.layers[0].rel_gap
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> from vvjax.compress.layers import zero_columns
+      >>> from vvjax.models import DeepVVNet, deep_forward
+      >>> net = DeepVVNet([3, 20, 2], rngs=nnx.Rngs(0))
+      >>> X = np.random.default_rng(0).normal(size=(50, 3))
+      >>> res = compress(net, X, lam_ratio=0.5, time_inference=False)
+      >>> res.widths_after[1] < 20, res.layers[0].rel_gap <= 1e-6
+      (True, True)
+      >>> zero_col = deep_forward(zero_columns(net, 0, res.layers[0].V), X)
+      >>> bool(np.allclose(res.model(X), zero_col, rtol=1e-6, atol=1e-12))
+      True
+
+      On a trained classifier (``vvjax.data.digits()``), keep 40 neurons and refit::
+
+          res = compress(net, d.X_train, width=40, refit=True, Y=d.Y_train, X_test=d.X_test,
+                         Y_test=d.Y_test)
+          res.model.widths, res.test_after.accuracy, res.layers[0].rel_gap
     """
     layers, X, Y, X_test, Y_test = _common(model, X, layers, Y, X_test, Y_test)
     n = len(layers)
@@ -322,11 +341,17 @@ def prune(model, X, *, method: str, width, layers=None, refit: bool = False, Y=N
       refit: replace the method's outgoing weights by the least-squares refit of the next layer
         on the kept neurons (not for ``"merge"``, whose compensation a refit would replace:
         that is ``"magnitude"`` with refit).
-      damp: OBS damping (fraction of the mean Gram diagonal). threshold: merging's cosine
-        threshold.
+      damp: OBS damping (fraction of the mean Gram diagonal).
+      threshold: merging's cosine threshold.
       allow_nonhomogeneous: needed for ``"merge"`` with a non-homogeneous activation (merging
         rests on ``sigma(a t) = a sigma(t)``); the other baselines do not use homogeneity.
-      model, X, layers, Y, X_test, Y_test, time_inference: as :func:`compress`.
+      model: as :func:`compress`.
+      X: as :func:`compress`.
+      layers: as :func:`compress`.
+      Y: as :func:`compress`.
+      X_test: as :func:`compress`.
+      Y_test: as :func:`compress`.
+      time_inference: as :func:`compress`.
 
     Returns:
       :class:`CompressionResult` (``lam`` and the certificate fields ``None``).
@@ -392,7 +417,17 @@ def sweep(model, X, *, widths: Sequence[int], methods: Sequence[str] = ("lasso",
       methods: names from :data:`METHODS`, each optionally with ``"+refit"``.
       layer: one hidden layer (default: the last).
       reweight: reweighting steps of ``"rwlasso"`` (>= 1).
-      Other arguments: as :func:`compress` / :func:`prune`.
+      model: as :func:`compress`.
+      X: as :func:`compress`.
+      Y: as :func:`compress`.
+      X_test: as :func:`compress`.
+      Y_test: as :func:`compress`.
+      tol: as :func:`compress`.
+      max_iter: as :func:`compress`.
+      damp: as :func:`prune`.
+      threshold: as :func:`prune`.
+      allow_nonhomogeneous: as :func:`compress`.
+      time_inference: as :func:`compress` (default ``False`` here).
 
     Returns:
       ``{method: [CompressionResult per width, in the order of widths]}``. A lasso width that no

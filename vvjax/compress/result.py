@@ -20,15 +20,18 @@ class LayerCompression:
       layer: hidden-layer index (0-based from the input).
       method: ``"lasso"``, ``"rwlasso"`` or a baseline name, with ``"+refit"`` when refitted.
       kept: increasing indices of the kept neurons, into the layer's neurons before compression.
-      width_before, width_after: the layer's width before and after.
+      width_before: the layer's width before compression.
+      width_after: its width after (``len(kept)``).
       n_never_active: neurons whose activation is 0 on every training input (deleted for free by
         every method).
       reconstruction_error: ``||V Phi - Psi||_F / ||Psi||_F`` on the training inputs, with ``V``
         the new outgoing weights at full width (zero columns for deleted neurons).
       V: (D', width_before) those outgoing weights: the zero-column form of the new layer.
-      lam, lam_max: the lasso's ``lam`` (its convention, :mod:`vvjax.lasso`) and the smallest
-        ``lam`` that deletes every neuron; ``None`` for baselines.
-      gap, rel_gap, converged: the solver's duality certificate of the final solve (lasso only).
+      lam: the lasso's ``lam`` (its convention, :mod:`vvjax.lasso`); ``None`` for baselines.
+      lam_max: the smallest ``lam`` that deletes every neuron; ``None`` for baselines.
+      gap: the duality gap of the final solve (lasso only).
+      rel_gap: the relative duality gap of the final solve (lasso only; ``<= tol``).
+      converged: whether the final solve reached ``tol`` (lasso only).
       solver_time_s: seconds spent choosing the neurons (lasso: in certified solves, width search
         and reweighting included; baselines: the selection and compensation).
       n_solves: certified solves made (lasso).
@@ -70,14 +73,20 @@ class CompressionResult:
     Attributes:
       model: the new, smaller network (same class, activation and dtype as the input).
       layers: one :class:`LayerCompression` per compressed layer, in order.
-      widths_before, widths_after: the networks' layer widths (``[d, n_1, ..., D]``).
-      train_before, train_after, test_before, test_after: :class:`~vvjax.compress.evaluate.Scores`
-        (loss, accuracy) on the training / test set (``None`` without labels).
-      max_output_change_train, max_output_change_test: ``max_{i,j} |f_new(x_i)_j - f(x_i)_j|``
-        over the training / test inputs (test: ``None`` without ``X_test``).
-      params_before, params_after: parameter counts.
-      inference_time_before_s, inference_time_after_s: median jitted forward time on the test
+      widths_before: the original network's layer widths (``[d, n_1, ..., D]``).
+      widths_after: the new network's layer widths.
+      train_before: :class:`~vvjax.compress.evaluate.Scores` (loss, accuracy) of the original
+        network on the training set (``None`` without labels).
+      train_after: the same for the new network.
+      test_before: the original network's scores on the test set (``None`` without a test set).
+      test_after: the new network's scores on the test set.
+      max_output_change_train: ``max_{i,j} |f_new(x_i)_j - f(x_i)_j|`` over the training inputs.
+      max_output_change_test: the same over the test inputs (``None`` without ``X_test``).
+      params_before: parameter count of the original network.
+      params_after: parameter count of the new network.
+      inference_time_before_s: median jitted forward time of the original network on the test
         inputs (training inputs without them); ``None`` when not timed.
+      inference_time_after_s: the same for the new network.
       theory_covered: ``False`` when a non-homogeneous activation was forced: the lasso then still
         yields a smaller network matching its zero-column form, but the paper's link between
         weight decay and the multi-task lasso does not hold.

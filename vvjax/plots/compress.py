@@ -32,8 +32,15 @@ def width_curves_figure(rows, metric: str, *, ylabel: str, title: str = "", scal
     Args:
       rows: per-seed records with ``method``, ``fraction``, ``width`` and ``metric``
         (``results.csv`` of :mod:`vvjax.runs.compress`).
-      metric: the record key to plot; ``scale`` multiplies it (100 for percent).
-      logy: logarithmic y axis. base_line: a horizontal reference (the uncompressed value).
+      metric: the record key to plot.
+      ylabel: the y axis label.
+      title: the figure title.
+      scale: factor applied to the metric (100 for percent).
+      logy: logarithmic y axis.
+      base_line: a horizontal reference (the uncompressed value).
+
+    Returns:
+      The matplotlib figure (close it after saving).
     """
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     for method in dict.fromkeys(r["method"] for r in rows):
