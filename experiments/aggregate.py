@@ -10,8 +10,9 @@ Writes, at the sweep folder's root:
   ``json.loads`` gives the list), so ``pandas.read_csv(path)`` reads every scalar column as is.
 * ``summary_status.json``: the job folders by status: ``finished``, ``duplicates`` (same config
   hash as a kept job; left out of the summary), ``failed`` (with the error), ``unfinished``
-  (running, or killed), and ``flagged`` (finished jobs with a run or panel whose ``status`` is not
-  ``"ok"``, e.g. a training run that collapsed to the zero predictor; :mod:`vvjax.convergence`).
+  (running, or killed), and ``flagged`` (finished jobs with a run, panel or training whose
+  ``status`` is not ``"ok"``, e.g. a training run that collapsed to the zero predictor;
+  :mod:`vvjax.convergence`).
 
 Everything in ``summary_status.json`` except ``finished`` is also printed, by job folder. Exit
 status 0 when at least one job finished (1 with ``--strict`` if anything was reported), 2 when
@@ -44,8 +45,8 @@ def main(argv=None) -> int:
     scan = scan_sweep(args.sweep_dir)
     flagged = {}
     for r in scan.records:
-        bad = {k[:-len(".status")]: v for k, v in r.items()
-               if k.endswith(".status") and v not in ("ok", None)}
+        bad = {k.removesuffix("status").rstrip(".") or "training": v for k, v in r.items()
+               if (k == "status" or k.endswith(".status")) and v not in ("ok", None)}
         if bad:
             flagged[r["job"]] = bad
     status = {"finished": [r["job"] for r in scan.records], "duplicates": scan.duplicates,

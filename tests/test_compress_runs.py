@@ -79,6 +79,7 @@ def test_compress_runner_on_a_trained_checkpoint(trained, tmp_path):
     assert m["base"][0]["test_accuracy"] == pytest.approx(m_train["test_accuracy"])
     assert m["base"][0]["status"] == m_train["status"]  # from the checkpoint's metadata
     assert m["flagged_seeds"] == ({} if m_train["status"] == "ok" else {"0": m_train["status"]})
+    assert m["training"]["0"]["status"] == m_train["status"]
     with open(tmp_path / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     sweep = [r for r in rows if r["fraction"]]
@@ -227,6 +228,12 @@ def test_entry_points_train_then_compress(tmp_path):
     assert job.name == m_train["config_hash"]  # the folder is the config hash
     assert "test accuracy" in proc.stdout and m_train["status"] in proc.stdout
     assert (job / ".hydra" / "config.yaml").is_file()
+    # the smoke training logs 4 points, fewer than the criterion's window: not converged, flagged
+    assert m_train["status"] == "not_converged"
+    agg = subprocess.run([sys.executable, str(ROOT / "experiments" / "aggregate.py"), str(sweep)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert agg.returncode == 0, agg.stderr
+    assert f"flagged: {job.name}: training not_converged" in agg.stderr
     model = job / "model.vvjax"
     proc = _run("compress.py", ["debug=smoke", f"checkpoints=[{model}]",
                                 f"hydra.run.dir={tmp_path / 'c'}"])

@@ -476,6 +476,9 @@ def markdown_tables(table, joint_table, base, cfg: CompressConfig, K: int, layer
 # ------------------------------------------------------------------------------- job
 
 
+_VERDICT = ("status", "converged", "collapsed", "rel_change", "fit_ratio")
+
+
 def _model_for_seed(cfg, ds, i, seed, models_dir):
     """Seed ``i``'s network (trained, or loaded from ``checkpoints[i]``), the training time and
     the training's convergence verdict (from the checkpoint's metadata when it has one)."""
@@ -541,6 +544,7 @@ def _body(cfg: CompressConfig, out_dir: Path) -> dict[str, Any]:
                                               dataset=ds.name)
     return {
         "data": ds.name, "layer": layer, "width": K, "base": base,
+        "training": {str(b["seed"]): {k: b[k] for k in _VERDICT if k in b} for b in base},
         "flagged_seeds": {str(b["seed"]): b["status"] for b in base if b["status"] != "ok"},
         "targets": targets(rows, cfg), "table": table, "joint": joint_table,
         "timing": timing,
@@ -558,7 +562,9 @@ def run_compress(cfg: CompressConfig, out_dir: str | Path, *,
     of the module docstring and, last, ``metrics.json``: ``base`` (per seed the training's
     convergence ``status`` (:func:`~vvjax.runs.train_classifier.assess_training`; ``None`` for a
     checkpoint without that record), losses, accuracies and active neurons of the uncompressed
-    network), ``flagged_seeds`` (seed -> status for every seed not ``"ok"``), ``table`` (means
+    network), ``training`` (seed -> the convergence verdict alone, which
+    ``experiments/aggregate.py`` flags), ``flagged_seeds`` (seed -> status for every seed not
+    ``"ok"``), ``table`` (means
     and standard deviations over seeds per method and width), ``joint``, ``targets``, ``timing``,
     config, seed, versions and git commit.
 
