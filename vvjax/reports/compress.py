@@ -164,7 +164,8 @@ def section(jobs: Sequence[JobResult], *, full: bool = False, smoke: bool = Fals
                         "digits numbers."))
     return Section(
         key="compress", title="Compression without retraining (docs/paper.md §7.5)",
-        command="python experiments/compress.py" + ("" if full else " preset=fast"),
+        command="python experiments/compress.py " + ("-m preset=digits,mnist1d" if full
+                                                     else "preset=fast"),
         text=["In a network trained with weight decay the outgoing weights of every ReLU hidden "
               "layer solve a multi-task lasso, so a layer can be shrunk by a convex problem with "
               "no retraining (docs/paper.md §6, §7.5). vvjax solves it to a certified duality "
