@@ -6,8 +6,8 @@ from pathlib import Path
 import mkdocs_gen_files
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["models", "activations", "objectives", "train", "analysis", "norms", "lasso", "data",
-           "checkpoint", "convergence", "results", "configs", "runs", "report", "reproduce"]
+MODULES = ["models", "activations", "objectives", "train", "analysis", "norms", "lasso", "compress",
+           "data", "checkpoint", "convergence", "results", "configs", "runs", "report", "reproduce"]
 
 for name in MODULES:
     with mkdocs_gen_files.open(Path("api", f"{name}.md"), "w") as fh:

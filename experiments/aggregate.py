@@ -12,9 +12,10 @@ Writes, at the sweep folder's root:
   ``json.loads`` gives the list), so ``pandas.read_csv(path)`` reads every scalar column as is.
 * ``summary_status.json``: the job folders by status: ``finished``, ``duplicates`` (same config
   hash as a kept job; left out of the summary), ``failed`` (with the error), ``unfinished``
-  (running, or killed), and ``flagged`` (finished jobs with a run, panel or member whose
-  ``status`` is not ``"ok"``, e.g. a training run that collapsed to the zero predictor;
-  :mod:`vvjax.convergence`; members are named ``member <i>``).
+  (running, or killed), and ``flagged`` (finished jobs with a run, panel, training or member
+  whose ``status`` is not ``"ok"``, e.g. a training run that collapsed to the zero predictor;
+  :mod:`vvjax.convergence`; members are named ``member <i>``, a job's own training
+  ``training``).
 * the experiment's sweep figures, for tasks listed in :data:`FIGURES` (the width sweep's), under
   ``figures/``.
 
@@ -41,11 +42,11 @@ def _csv_cell(v):
 
 
 def _flagged(records) -> dict:
-    """job -> {run/panel/``member <i>``: status} for every status that is not ``"ok"``."""
+    """job -> {run/panel/``training``/``member <i>``: status} for every status that is not ``"ok"``."""
     flagged = {}
     for r in records:
-        bad = {k[:-len(".status")]: v for k, v in r.items()
-               if k.endswith(".status") and v not in ("ok", None)}
+        bad = {k.removesuffix("status").rstrip(".") or "training": v for k, v in r.items()
+               if (k == "status" or k.endswith(".status")) and v not in ("ok", None)}
         for i, m in enumerate(r.get("members") or []):
             if isinstance(m, dict) and m.get("status") not in ("ok", None):
                 bad[f"member {i}"] = m["status"]

@@ -18,6 +18,8 @@ def test_docs_build_strict(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     site = tmp_path / "site"
     for page in ("index.html", "api/train/index.html", "paper/index.html",
-                 "notebooks/neuron_sharing/index.html", "experiments/neuron_sharing/index.html"):
+                 "notebooks/neuron_sharing/index.html", "experiments/neuron_sharing/index.html",
+                 "api/compress/index.html", "notebooks/compression/index.html",
+                 "experiments/compression/index.html"):
         assert (site / page).is_file(), page
     assert "fit_batch" in (site / "api/train/index.html").read_text()

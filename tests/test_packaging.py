@@ -61,12 +61,14 @@ def test_lowest_pins_are_the_declared_lower_bounds():
             f"{_name(req)}: .ci/lowest.txt pins {pinned}, pyproject.toml says {req}")
 
 
-def _release(version: str) -> list[int]:
-    """``"2.0"`` and ``"2.0.0"`` -> ``[2]``: release numbers without trailing zeros."""
-    parts = [int(x) for x in version.split(".")]
+def _release(version: str) -> tuple[list[int], str]:
+    """``"2.0"`` and ``"2.0.0"`` -> ``([2], "")``: release numbers without trailing zeros, and
+    any suffix (``"0.0.2.post1"`` -> ``([0, 0, 2], ".post1")``)."""
+    numbers, suffix = re.fullmatch(r"(\d+(?:\.\d+)*)(.*)", version).groups()
+    parts = [int(x) for x in numbers.split(".")]
     while parts and parts[-1] == 0:
         parts.pop()
-    return parts
+    return parts, suffix
 
 
 def test_notebooks_extra_can_execute_notebooks():

@@ -31,8 +31,14 @@ def test_reproduce_smoke_end_to_end_and_resume(tmp_path):
         assert f'<a id="{exp.name}"></a>' in md
         for label in exp.jobs:
             assert (out / exp.name / label / "metrics.json").is_file()
-    assert md.count("| quantity | paper | vvjax |") == 1  # neuron sharing
     assert md.count("| panel | paper (min–max) |") == 3  # Figs. 3, 4, 5
+    # compression: the paper-style table with baselines, by width, joint, paper rows, targets
+    assert md.count("| method | neurons kept | test accuracy before → after |") == 1
+    assert md.count("| method | 25% (6) | 50% (12) |") == 1
+    assert md.count("| method | widths | params |") == 1
+    assert md.count("| quantity | paper | vvjax |") == 2  # neuron sharing and compression
+    assert md.count("| target (issue 10, digits MLP 64-512-512-10) | measured | verdict |") == 1
+    assert "compress/digits/figures/accuracy_vs_width.png" in figures
     stamps = {p: os.path.getmtime(p) for p in out.glob("*/*/metrics.json")}
     again = subprocess.run([*cmd, str(out), "--smoke"], capture_output=True, text=True,
                            timeout=300)

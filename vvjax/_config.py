@@ -147,12 +147,14 @@ def _check_dataclass(obj: Any, cls: type, path: str) -> Any:
     return new
 
 
-def validate(cfg: Any) -> Any:
+def validate(cfg: Any, *, key: str = "") -> Any:
     """Check a config dataclass completely; return a normalized copy (the module docstring).
 
     Args:
       cfg: an instance of a config dataclass (e.g.
         :class:`~vvjax.runs.neuron_sharing.NeuronSharingConfig`).
+      key: the dotted key of ``cfg`` inside a larger config (``"data"``), which the error
+        messages then name (``data.name``); empty for a whole config.
 
     Returns:
       A new instance of the same class, equal to ``cfg`` up to normalization (integral floats in
@@ -164,4 +166,4 @@ def validate(cfg: Any) -> Any:
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"cfg must be a config dataclass instance, got {type(cfg).__name__}")
-    return _check_dataclass(cfg, type(cfg), "")
+    return _check_dataclass(cfg, type(cfg), key)

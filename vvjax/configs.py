@@ -16,9 +16,11 @@ from typing import Any
 
 from vvjax import results
 from vvjax._config import ConfigError, validate
+from vvjax.runs.compress import CompressConfig
 from vvjax.runs.deep_widths import DeepWidthsConfig
 from vvjax.runs.lasso_bounds import LassoBoundsConfig
 from vvjax.runs.neuron_sharing import NeuronSharingConfig
+from vvjax.runs.train_classifier import TrainClassifierConfig
 from vvjax.runs.width_sweep import WidthSweepConfig
 
 __all__ = ["SCHEMAS", "register_configs", "to_config", "job_id"]
@@ -28,6 +30,8 @@ SCHEMAS = {
     "base_lasso_bounds": LassoBoundsConfig,
     "base_width_sweep": WidthSweepConfig,
     "base_deep_widths": DeepWidthsConfig,
+    "base_train_classifier": TrainClassifierConfig,
+    "base_compress": CompressConfig,
 }
 
 

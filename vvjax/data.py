@@ -200,3 +200,177 @@ def linnerud(*, standardize: bool = True) -> Dataset:
         X = (X - X.mean(0)) / X.std(0)
         Y = (Y - Y.mean(0)) / Y.std(0)
     return Dataset(X, Y, X[:0], Y[:0], "linnerud", None)
+
+
+# ----------------------------------------------------------------------------- more classifiers
+# (MNIST-1D, generated offline; CIFAR-10 from a local folder)
+
+__all__ += ["MNIST1D_LENGTH", "mnist1d", "CIFAR10_FOLDER", "cifar10_folder", "cifar10"]
+
+MNIST1D_LENGTH = 40
+"""Length of an MNIST-1D signal (the package's ``final_seq_length``)."""
+
+
+def mnist1d(*, n_samples: int = 5000, train_split: float = 0.8, seed: int = 42) -> Dataset:
+    """MNIST-1D (Greydanus & Kobak 2020, arXiv 2011.14439): 10 classes of 1-D signals of length 40,
+    generated offline by the ``mnist1d`` package's ``make_dataset`` (never its downloading helper).
+
+    The generator's defaults are used except for ``n_samples``, ``train_split`` and ``seed``: with
+    the defaults, 4000 training and 1000 test signals, inputs standardized by the generator (mean 0,
+    standard deviation 1 over the whole set), int64 labels in [0, 10). The generator seeds NumPy's
+    and Python's global random states; they are restored afterwards.
+
+    Args:
+      n_samples: total number of signals (a multiple of 10 is used: ``n_samples // 10`` per class).
+      train_split: fraction of the (shuffled) signals in the training set, in (0, 1).
+      seed: the generator's seed (42: the package's default).
+
+    Raises:
+      ValueError: ``n_samples`` < 20, ``train_split`` outside (0, 1), a seed that is not an int.
+      ImportError: the ``mnist1d`` package is missing (``pip install mnist1d``).
+    """
+    import random
+
+    check_positive_int("n_samples", n_samples)
+    if n_samples < 20:
+        raise ValueError(f"n_samples must be >= 20 (at least 2 signals per class), got {n_samples}")
+    _split_fraction("train_split", train_split)
+    if train_split == 0:
+        raise ValueError("train_split must be in (0, 1), got 0")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImportError("MNIST-1D needs the mnist1d package: pip install mnist1d") from exc
+    args = get_dataset_args()
+    args.num_samples, args.train_split, args.seed = int(n_samples), float(train_split), int(seed)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return Dataset(np.asarray(raw["x"], np.float64), np.asarray(raw["y"], np.int64),
+                   np.asarray(raw["x_test"], np.float64), np.asarray(raw["y_test"], np.int64),
+                   "mnist1d", 10)
+
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST = "test_batch"
+_CIFAR_HELP = ("CIFAR-10 is read from a local folder in the python-pickle batch format "
+               f"({CIFAR10_FOLDER}/ with {', '.join(CIFAR10_TRAIN)} and {CIFAR10_TEST}, as "
+               "distributed at https://www.cs.toronto.edu/~kriz/cifar.html); vvjax never "
+               "downloads it")
+
+
+class _BatchUnpickler:
+    """Unpickle a CIFAR batch allowing only the types such a file holds (dicts, lists, bytes,
+    numbers and NumPy arrays): a pickle can run code, and this refuses anything else."""
+
+    _ALLOWED = {(mod, name) for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+                for name in ("_reconstruct", "scalar")}
+    _ALLOWED |= {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    @classmethod
+    def load(cls, fh):
+        import pickle
+
+        class Restricted(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in cls._ALLOWED:
+                    return super().find_class(module, name)
+                raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+        return Restricted(fh, encoding="bytes").load()
+
+
+def _cifar_batch(path) -> tuple[np.ndarray, np.ndarray]:
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data.root: CIFAR-10 batch file {str(path)!r} is missing. "
+                         + _CIFAR_HELP)
+    try:
+        with open(path, "rb") as fh:
+            batch = _BatchUnpickler.load(fh)
+    except Exception as exc:  # damaged or foreign file: say which
+        raise ValueError(f"data.root: {str(path)!r} is not a CIFAR-10 python batch (cannot be "
+                         f"unpickled: {type(exc).__name__}: {exc}). " + _CIFAR_HELP) from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"data.root: {str(path)!r} is not a CIFAR-10 python batch (holds a "
+                         f"{type(batch).__name__}, expected a dict with b'data' and b'labels')")
+    get = lambda k: batch.get(k.encode(), batch.get(k))  # noqa: E731 (Python 2 pickles: bytes keys)
+    data, labels = get("data"), get("labels")
+    if data is None or labels is None:
+        raise ValueError(f"data.root: {str(path)!r} lacks the b'data' or b'labels' entry of a "
+                         "CIFAR-10 python batch")
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise ValueError(f"data.root: {str(path)!r}: b'data' must be a uint8 array of shape (n, "
+                         f"3072) (32x32 RGB images), got {data.dtype} {data.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer) \
+            or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise ValueError(f"data.root: {str(path)!r}: b'labels' must hold {data.shape[0]} integer "
+                         f"labels in [0, 9], got {labels.dtype} {labels.shape}")
+    return data, labels.astype(np.int64)
+
+
+def cifar10_folder(root):
+    """The folder holding the CIFAR-10 python batches, checked without reading them.
+
+    Args:
+      root: the ``cifar-10-batches-py`` folder itself or the folder that contains it.
+
+    Returns:
+      A :class:`pathlib.Path` of the folder with ``data_batch_1`` .. ``data_batch_5`` and
+      ``test_batch``.
+
+    Raises:
+      ValueError: naming ``data.root``: ``root`` is empty, not a folder, or a batch file is
+        missing.
+    """
+    from pathlib import Path
+
+    if root is None or str(root) == "":
+        raise ValueError("data.root must name the local CIFAR-10 folder. " + _CIFAR_HELP)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data.root {str(root)!r} is not a folder. " + _CIFAR_HELP)
+    folder = root / CIFAR10_FOLDER if (root / CIFAR10_FOLDER).is_dir() else root
+    for name in (*CIFAR10_TRAIN, CIFAR10_TEST):
+        if not (folder / name).is_file():
+            raise ValueError(f"data.root: CIFAR-10 batch file {str(folder / name)!r} is missing. "
+                             + _CIFAR_HELP)
+    return folder
+
+
+def cifar10(root, *, dtype=np.float32) -> Dataset:
+    """CIFAR-10 (Krizhevsky 2009) from a local folder in the python-pickle batch format.
+
+    ``root`` is the ``cifar-10-batches-py`` folder itself or the folder that contains it. Images
+    are flattened to 3072 inputs (the stored channel-major order: 1024 red, 1024 green, 1024 blue
+    values) and scaled to [0, 1]; labels are int64 in [0, 10). 50,000 training images
+    (``data_batch_1`` .. ``data_batch_5``) and 10,000 test images (``test_batch``). Files are read
+    with an unpickler that accepts only the types a batch holds.
+
+    Args:
+      root: path of the folder.
+      dtype: float dtype of the inputs (float32 by default: the float64 training set takes 1.2 GB).
+
+    Raises:
+      ValueError: naming ``data.root``: the folder is absent, a batch file is missing, or a file is
+        not a CIFAR-10 python batch (cannot be unpickled, lacks ``b'data'``/``b'labels'``, wrong
+        shapes, dtype or label range).
+    """
+    folder = cifar10_folder(root)
+    parts = [_cifar_batch(folder / name) for name in CIFAR10_TRAIN]
+    X_test, Y_test = _cifar_batch(folder / CIFAR10_TEST)
+    X_train = np.concatenate([p[0] for p in parts])
+    Y_train = np.concatenate([p[1] for p in parts])
+    scale = np.asarray(1.0 / 255.0, dtype)
+    return Dataset(X_train.astype(dtype) * scale, Y_train, X_test.astype(dtype) * scale, Y_test,
+                   "cifar10", 10)

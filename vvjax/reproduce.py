@@ -59,6 +59,9 @@ EXPERIMENTS: list[Experiment] = [
                 "bruteforce": ["preset=bruteforce"]}, "vvjax.reports.lasso_bounds",
                full_jobs={"random": ["preset=random"], "rank": ["preset=rank"],
                           "bruteforce": ["preset=bruteforce_paper"]}),
+    Experiment("compress", "vvjax.runs.compress:run_compress", {"digits": ["preset=fast"]},
+               "vvjax.reports.compress",
+               full_jobs={"digits": ["preset=digits"], "mnist1d": ["preset=mnist1d"]}),
 ]
 """The experiments in report order."""
 

@@ -10,11 +10,14 @@ redoing it, refuses a folder another process is using, and writes ``metrics.json
 
 from vvjax._config import ConfigError, validate
 from vvjax.runs._job import run_job, set_precision
+from vvjax.runs.compress import CompressConfig, run_compress
 from vvjax.runs.deep_widths import DeepWidthsConfig, run_deep_widths
 from vvjax.runs.lasso_bounds import LassoBoundsConfig, run_lasso_bounds
 from vvjax.runs.neuron_sharing import NeuronSharingConfig, run_neuron_sharing
+from vvjax.runs.train_classifier import TrainClassifierConfig, run_train_classifier
 from vvjax.runs.width_sweep import WidthSweepConfig, run_width_sweep
 
 __all__ = ["ConfigError", "validate", "run_job", "set_precision", "NeuronSharingConfig",
            "run_neuron_sharing", "LassoBoundsConfig", "run_lasso_bounds", "WidthSweepConfig",
-           "run_width_sweep", "DeepWidthsConfig", "run_deep_widths"]
+           "run_width_sweep", "DeepWidthsConfig", "run_deep_widths", "TrainClassifierConfig",
+           "run_train_classifier", "CompressConfig", "run_compress"]
