@@ -42,7 +42,7 @@ def _csv_cell(v):
 
 
 def _flagged(records) -> dict:
-    """job -> {run/panel/``training``/``member <i>``: status} for every status that is not ``"ok"``."""
+    """job -> {run, panel, ``training`` or ``member <i>``: status} for each status not ``"ok"``."""
     flagged = {}
     for r in records:
         bad = {k.removesuffix("status").rstrip(".") or "training": v for k, v in r.items()
