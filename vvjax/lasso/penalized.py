@@ -336,11 +336,13 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
     machine precision. Returns the polished Vs, or None when a column would have to leave the
     support.
     """
-    from scipy.linalg import cho_factor, cho_solve, lu_factor, lu_solve
+    from scipy.linalg import cho_factor, cho_solve
     from scipy.sparse.linalg import LinearOperator, cg
 
     m, D = Vs.shape
     dg = np.diagonal(Gs).copy()
+    if not np.all(dg > 0):  # a zero feature on the support: its column is 0 at the optimum
+        return None
 
     def obj(V):
         return 0.5 * np.vdot(V, Gs @ V) - np.vdot(V, Cs) + lam * np.sum(np.linalg.norm(V, axis=1))
@@ -365,22 +367,29 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
         # B = blockdiag(u_k), so H^-1 needs only m x m solves (M = G_SS + diag(a) and the Schur
         # complement S = diag(1/a) - (M^-1 o U U^T)). Used as the CG preconditioner: CG then
         # converges in one or two iterations and stays robust when the Woodbury solve is inaccurate.
+        # S is the Schur complement of a block matrix whose other one is H: it is positive
+        # definite exactly when H is, so a Cholesky factor both solves with it and detects a
+        # singular H (D = 1 with linearly dependent support features: H = G_SS), where the
+        # Woodbury form does not exist and the Jacobi preconditioner below is used instead.
         Mm = Gs + np.diag(a[:, 0])
         try:
             Lm = cho_factor(Mm, lower=True, check_finite=False)
             Minv = cho_solve(Lm, np.eye(m), check_finite=False)
             S = np.diag(1.0 / a[:, 0]) - Minv * (U @ U.T)
-            S_lu = lu_factor(S, check_finite=False)
+            S_ch = cho_factor(0.5 * (S + S.T), lower=True, check_finite=False)
+            piv = np.abs(np.diagonal(S_ch[0])) ** 2
+            if not (np.all(np.isfinite(piv)) and piv.min() > 4 * m * _TOL_FLOOR * piv.max()):
+                raise np.linalg.LinAlgError("Schur complement numerically singular")
         except (np.linalg.LinAlgError, ValueError):
-            Lm = Minv = S_lu = None
+            Lm = Minv = S_ch = None
 
-        def pre(x, U=U, a=a, Lm=Lm, Minv=Minv, S_lu=S_lu):
+        def pre(x, U=U, a=a, Lm=Lm, Minv=Minv, S_ch=S_ch):
             X = x.reshape(m, D)
             if Lm is None:
                 P = U * np.sum(U * X, axis=1, keepdims=True)
                 return ((X - P) / (dg[:, None] + a) + P / dg[:, None]).ravel()
             Y = Minv @ X
-            w = lu_solve(S_lu, np.sum(U * Y, axis=1), check_finite=False)
+            w = cho_solve(S_ch, np.sum(U * Y, axis=1), check_finite=False)
             return (Y + Minv @ (w[:, None] * U)).ravel()
 
         H = LinearOperator((m * D, m * D), matvec=hv, dtype=Vs.dtype)
@@ -465,6 +474,10 @@ def _solve_stats_impl(stats: _Stats, lam: float, Vt0, *, tol: float, max_iter: i
     kernel_floor = _KERNEL_FLOOR_EPS * float(np.finfo(kernel_dtype).eps) * p0
     diag = np.asarray(xp.diagonal(G))
     inv_sqrt_diag = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 0.0)
+    if Vt0 is not None and not np.all(diag > 0):
+        # an all-zero feature: its column only adds penalty, so it is 0 at every optimum (a warm
+        # start from a trained layer carries the dead neurons' weights)
+        Vt = xp.where(xp.asarray(diag > 0)[:, None], Vt, 0.0)
     best_dual = -np.inf
     epochs = rounds = stale = 0
     best_gap = np.inf
