@@ -1,12 +1,14 @@
-"""Warm starts from trained layers: dead neurons (all-zero features) carrying weight, and supports
-whose Newton system is singular, solve to scikit-learn's optimum without a warning (pytest turns
-every warning into an error; the width sweep once printed scipy's ``LinAlgWarning: ... Singular
-matrix`` and a NaN ``RuntimeWarning`` from the Newton polish on such a layer)."""
+"""Warm starts from trained layers: dead neurons (all-zero features) carrying weight, supports
+whose Newton system is singular, and support columns of negligible norm solve without a warning
+(pytest turns every warning into an error; the width sweep once printed scipy's ``LinAlgWarning:
+... Singular matrix``, and NaN ``RuntimeWarning``s from the Newton polish, on such layers), to
+scikit-learn's optimum."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import Lasso, MultiTaskLasso
 
+from vvjax.lasso import penalized as pz
 from vvjax.lasso import solve_penalized
 
 
@@ -59,3 +61,28 @@ def test_warm_start_on_duplicate_features():
     p_ref = _objective(ref, Phi, Psi, lam)
     assert abs(_objective(V, Phi, Psi, lam) - p_ref) <= 1e-9 * p_ref
     np.testing.assert_allclose(V @ Phi, ref @ Phi, atol=1e-6)
+
+
+def test_newton_polish_with_a_negligible_support_column():
+    # A weight-decay-trained layer's inactive neurons decay to norms like 1e-53 without reaching
+    # 0; on the support they make lam / ||v_k|| ~ 1e50 and the conjugate gradients of the Newton
+    # step broke down (0/0: "invalid value encountered in scalar divide", the activation study's
+    # leaky ReLU members). The polish must then return a finite point no worse than its input.
+    rng = np.random.default_rng(0)
+    K, N, D = 48, 16, 2
+    X = rng.standard_normal((N, 2))
+    W = rng.standard_normal((K, 3))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    pre = W[:, :2] @ X.T - W[:, 2:]
+    Phi = np.where(pre > 0, pre, 0.01 * pre)  # leaky ReLU: every feature nonzero, rank N < K
+    G, C = Phi @ Phi.T / N, Phi @ rng.standard_normal((N, D)) / N
+    lam = 0.03 * np.linalg.norm(C, axis=1).max()
+    Vs = 0.1 * rng.standard_normal((K, D))
+    Vs[0] *= 1e-52
+
+    def P(V):  # the lasso objective in Gram form, up to a constant
+        return 0.5 * np.vdot(V, G @ V) - np.vdot(V, C) + lam * np.linalg.norm(V, axis=1).sum()
+
+    out = pz._newton_polish(Vs.copy(), G, C, lam)
+    assert out is not None and np.all(np.isfinite(out))
+    assert P(out) <= P(Vs)

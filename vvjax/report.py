@@ -1,10 +1,12 @@
 """The reproduction report: sections of tables and figures, written as Markdown and as one
 self-contained HTML file (figures embedded).
 
-Each experiment's runner module builds its :class:`Section` from its finished jobs
-(``report_section(jobs)``); :mod:`vvjax.reproduce` collects them and calls :func:`write_report`.
-A table compares our numbers with the paper's (``docs/paper.md`` §8) and explains every difference
-in one sentence.
+Each experiment's report module (:mod:`vvjax.reports`) builds its :class:`Section` from its
+finished jobs (``section(jobs, *, full, smoke)``); :mod:`vvjax.reproduce` collects them and calls
+:func:`write_report`. A table compares our numbers with the paper's (``docs/paper.md`` §8) and
+explains every difference in one sentence. The jobs of a sweep arrive labelled
+``"<sweep>/<point>"``: :func:`sweep_groups` groups them and :func:`member_rows` gives the sweep's
+rows, one per member, as :func:`vvjax.results.load_sweep` reads them from disk.
 """
 
 import base64
@@ -14,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vvjax.results import atomic_write_bytes
+from vvjax.results import atomic_write_bytes, expand_members, flatten
 
-__all__ = ["JobResult", "Table", "Figure", "Section", "fmt", "render_markdown", "render_html",
-           "write_report"]
+__all__ = ["JobResult", "Table", "Figure", "Section", "sweep_groups", "member_rows", "fmt",
+           "render_markdown", "render_html", "write_report"]
 
 
 class JobResult(NamedTuple):
@@ -59,6 +61,22 @@ class Section(NamedTuple):
     text: Sequence[str]
     tables: Sequence[Table]
     figures: Sequence[Figure]
+
+
+def sweep_groups(jobs: Sequence[JobResult]) -> dict[str, list[JobResult]]:
+    """Jobs by sweep: the label's part before ``"/"`` (a job outside a sweep is a group of one,
+    under its own label), in the order they came."""
+    out: dict[str, list[JobResult]] = {}
+    for j in jobs:
+        out.setdefault(j.label.split("/", 1)[0], []).append(j)
+    return out
+
+
+def member_rows(jobs: Sequence[JobResult]) -> list[dict[str, Any]]:
+    """One flat row per member of the jobs (:func:`vvjax.results.expand_members`; a job without
+    ``members`` is one row): the job's metrics as dotted keys, ``job`` its label, plus the
+    member's keys, as in the sweep's ``summary.csv``."""
+    return expand_members([{"job": j.label, **flatten(j.metrics)} for j in jobs])
 
 
 def fmt(x: Any, digits: int = 3) -> str:

@@ -336,7 +336,7 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
     machine precision. Returns the polished Vs, or None when a column would have to leave the
     support.
     """
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg import cho_factor, cho_solve, get_lapack_funcs, lu_solve
     from scipy.sparse.linalg import LinearOperator, cg
 
     m, D = Vs.shape
@@ -367,35 +367,40 @@ def _newton_polish(Vs, Gs, Cs, lam, *, steps: int = 8, cg_iter: int = 300):
         # B = blockdiag(u_k), so H^-1 needs only m x m solves (M = G_SS + diag(a) and the Schur
         # complement S = diag(1/a) - (M^-1 o U U^T)). Used as the CG preconditioner: CG then
         # converges in one or two iterations and stays robust when the Woodbury solve is inaccurate.
-        # S is the Schur complement of a block matrix whose other one is H: it is positive
-        # definite exactly when H is, so a Cholesky factor both solves with it and detects a
-        # singular H (D = 1 with linearly dependent support features: H = G_SS), where the
-        # Woodbury form does not exist and the Jacobi preconditioner below is used instead.
+        # S is exactly singular when H is (D = 1 with linearly dependent support features:
+        # H = G_SS); LAPACK's getrf reports that (info > 0) where lu_factor would only warn, and
+        # the Jacobi preconditioner below is used instead.
         Mm = Gs + np.diag(a[:, 0])
         try:
             Lm = cho_factor(Mm, lower=True, check_finite=False)
             Minv = cho_solve(Lm, np.eye(m), check_finite=False)
             S = np.diag(1.0 / a[:, 0]) - Minv * (U @ U.T)
-            S_ch = cho_factor(0.5 * (S + S.T), lower=True, check_finite=False)
-            piv = np.abs(np.diagonal(S_ch[0])) ** 2
-            if not (np.all(np.isfinite(piv)) and piv.min() > 4 * m * _TOL_FLOOR * piv.max()):
-                raise np.linalg.LinAlgError("Schur complement numerically singular")
+            getrf, = get_lapack_funcs(("getrf",), (S,))
+            lu, piv, info = getrf(S)
+            if info != 0 or not np.all(np.isfinite(lu)):
+                raise np.linalg.LinAlgError("singular Schur complement")
+            S_lu = (lu, piv)
         except (np.linalg.LinAlgError, ValueError):
-            Lm = Minv = S_ch = None
+            Lm = Minv = S_lu = None
 
-        def pre(x, U=U, a=a, Lm=Lm, Minv=Minv, S_ch=S_ch):
+        def pre(x, U=U, a=a, Lm=Lm, Minv=Minv, S_lu=S_lu):
             X = x.reshape(m, D)
             if Lm is None:
                 P = U * np.sum(U * X, axis=1, keepdims=True)
                 return ((X - P) / (dg[:, None] + a) + P / dg[:, None]).ravel()
             Y = Minv @ X
-            w = cho_solve(S_ch, np.sum(U * Y, axis=1), check_finite=False)
+            w = lu_solve(S_lu, np.sum(U * Y, axis=1), check_finite=False)
             return (Y + Minv @ (w[:, None] * U)).ravel()
 
         H = LinearOperator((m * D, m * D), matvec=hv, dtype=Vs.dtype)
         M = LinearOperator((m * D, m * D), matvec=pre, dtype=Vs.dtype)
         rtol = 10.0 ** -min(4 * (it + 1), 12)  # inexact Newton: looser solves far from the optimum
-        d, _ = cg(H, -g.ravel(), rtol=rtol, atol=0.0, maxiter=cg_iter, M=M)
+        # CG breaks down (0/0 in its recurrence) on a numerically singular H, e.g. a support
+        # column of negligible norm (lam / ||v_k|| ~ 1e50): no Newton step then
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            d, _ = cg(H, -g.ravel(), rtol=rtol, atol=0.0, maxiter=cg_iter, M=M)
+        if not np.all(np.isfinite(d)):
+            return Vs
         d = d.reshape(m, D)
         slope = np.vdot(g, d)
         if not slope < 0:
