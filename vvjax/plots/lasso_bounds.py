@@ -38,8 +38,8 @@ def count_histograms_figure(titles: Sequence[str], series: Sequence[Mapping[str,
       titles: panel titles (e.g. ``"D=10, N=20, K=500"``).
       series: per panel, ``{label: counts}`` with integer count arrays of shape (trials,); drawn as
         overlaid step histograms (grouped bars with ``integer_bins``).
-      lowers, uppers: per panel, the lower bound and the upper bound rank(Phi) rank(Psi) (red
-        dashed lines).
+      lowers: per panel, the lower bound (a red dashed line).
+      uppers: per panel, the upper bound rank(Phi) rank(Psi) (a red dashed line).
       integer_bins: one bin per integer (small counts, as in the brute-force figure).
       suptitle: figure title. ncols: panels per row (default: all in one row, at most 5).
     Returns:
