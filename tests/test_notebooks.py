@@ -26,7 +26,8 @@ EXPECTED: dict[str, dict[str, list[tuple[str, float]]]] = {
         "sparsified_above_rank_bound": [("==", 0)],
         "certified_above_bound": [("==", 0)],
     },
-    "compression": {  # the smaller network computes what the zero-column one does; certified lasso
+    "network_compression": {  # the smaller network computes what the zero-column one does;
+        # and its lasso is certified
         "smaller_vs_zero_columns_max_diff": [("<", 1e-8)],
         "lasso_rel_gap": [(">=", 0), ("<=", 1e-6)],
     },
