@@ -70,6 +70,10 @@ for name in metrics["runs"]:
     A = np.asarray(analysis.activity_matrix(p.W, p.b, p.V, atol=cfg.active_atol))
     # Shared neurons: a neuron active for one output is active for the other one too.
     print(name, "neurons active for exactly one output:", int((A.sum(0) == 1).sum()))
+if not SMOKE:  # the paper's run (docs/paper.md §7.1, §8): 10 of 100 survive, all serve both
+    r = metrics["runs"]["weight_decay"]
+    assert (r["n_active"], r["n_shared"]) == (10, 10), r
+    assert metrics["runs"]["no_weight_decay"]["n_active"] == 100
 
 # %% [markdown]
 # Weight decay and the VV norm agree after balancing (rescaling each neuron changes nothing else).
@@ -77,9 +81,11 @@ for name in metrics["runs"]:
 # %%
 p = ShallowParams(arrays["weight_decay/W"], arrays["weight_decay/b"], arrays["weight_decay/V"])
 Wb, bb, Vb = norms.balance(p.W, p.b, p.V)
-print("weight decay after balancing:", float(norms.weight_decay_penalty(Wb, bb, Vb)))
-print("VV norm:                     ", float(norms.vv_norm(p.W, p.b, p.V)))
-assert np.isclose(norms.weight_decay_penalty(Wb, bb, Vb), norms.vv_norm(p.W, p.b, p.V), rtol=1e-5)
+wd, vv = float(norms.weight_decay_penalty(Wb, bb, Vb)), float(norms.vv_norm(p.W, p.b, p.V))
+print("weight decay after balancing:", wd)
+print("VV norm:                     ", vv)
+print(f"CHECK balanced_wd_vv_rel_diff = {abs(wd - vv) / vv:.3e}")
+assert np.isclose(wd, vv, rtol=1e-5)
 
 # %% [markdown]
 # ## Sweeping the regularization strength

@@ -75,6 +75,9 @@ cert = df[df["lasso_converged"] == True]  # noqa: E712 (a pandas mask)
 assert (cert["certified_width"] <= cert["certified_bound"]).all()
 assert (df["rank_bound"] <= df["representer_bound_sharp"]).all()
 n_above = int((df["n_active"] > df["rank_bound"]).sum())
+print("CHECK sparsified_above_rank_bound =", int((vv["sparsified_width"] > vv["rank_bound"]).sum()))
+print("CHECK certified_above_bound =",
+      int((cert["certified_width"] > cert["certified_bound"]).sum()))
 print(f"sparsified width <= rank bound on all {len(vv)} members; certified width <= the rank "
       f"bound of its fit on all {len(cert)} members with a certified lasso re-solve")
 print(f"learned width above its rank bound: {n_above} of {len(df)} members")

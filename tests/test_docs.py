@@ -19,7 +19,8 @@ def test_docs_build_strict(tmp_path):
     site = tmp_path / "site"
     for page in ("index.html", "api/train/index.html", "paper/index.html",
                  "notebooks/neuron_sharing/index.html", "experiments/neuron_sharing/index.html",
-                 "api/compress/index.html", "notebooks/compression/index.html",
-                 "experiments/compression/index.html"):
+                 "api/compress/index.html", "experiments/compression/index.html",
+                 *(f"notebooks/{nb.stem}/index.html"
+                   for nb in sorted((ROOT / "notebooks").glob("*.py")))):
         assert (site / page).is_file(), page
     assert "fit_batch" in (site / "api/train/index.html").read_text()

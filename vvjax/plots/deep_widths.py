@@ -37,8 +37,10 @@ def widths_figure(rows, *, n: int, hidden_width: int | None = None, title: str =
         layers = np.arange(1, depth + 1)
         if ok:
             ax.plot(layers, _median_per_layer(ok, "n_active", depth), "o-", label="learned")
+            cert = [c for r in ok for c in r.get("constrained_certified") or [] if c is not None]
             ax.plot(layers, _median_per_layer(ok, "certified_width", depth), "s--",
-                    label="certified")
+                    label=f"certified ({sum(cert)}/{len(cert)} solves proved optimal)"
+                    if cert else "certified")
             ax.plot(layers, _median_per_layer(ok, "rank_bound", depth), "^:",
                     label=r"rank$\Phi^{(l)}\cdot$rank$\Psi^{(l)}$")
         ax.axhline(n * n, color="k", lw=1, label=r"$N^2$")

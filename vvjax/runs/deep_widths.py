@@ -29,6 +29,12 @@ balancing first changes none of the numbers below). Hence
   contributions, each below the activity threshold): the certified width is then at most the
   learned width as well. Without that restriction an exact re-fit must also reproduce the inactive
   neurons' tiny contributions, and its minimum-norm solution can be wider than the trained layer.
+  The trained layer is itself feasible: when the solver's point (within ``lasso_max_iter``
+  iterations) is no better, the trained layer is the one sparsified, so the recorded width never
+  comes from a point worse than training's. ``constrained_certified`` says per layer whether the
+  solve proved optimality for the given features (gap plus dual infeasibility ``<= lasso_tol``;
+  post-ReLU features of deep layers can be nearly rank deficient, where the dual certificate
+  holds only within rounding of order ``eps * cond(Phi)``).
 * **the last hidden layer with the "mse" loss** (also recorded, as
   ``certified_width_penalized``): the outputs are ``U Phi~ + b_L`` with an unregularized output
   bias, so the layer subproblem is exactly a multi-task lasso,
@@ -131,6 +137,9 @@ class DeepWidthsConfig:
     active_atol: float = analysis.DEFAULT_ATOL
     rank_rtol: float = 1e-8
     lasso_tol: float = 1e-6
+    lasso_max_iter: int = 20_000
+    """ADMM iteration budget of each layer's constrained re-solve (``constrained_certified``
+    says per layer whether its gap was certified within it)."""
     certify: bool = True
     convergence: Criterion = field(default_factory=Criterion)
     figures: bool = field(default=True, compare=False)
@@ -150,7 +159,7 @@ class DeepWidthsConfig:
         "regularizer": one_of(("weight_decay", "vv")), "optimizer": one_of(train.OPTIMIZERS),
         "lr": above(0), "steps": at_least(1), "log_every": at_least(1),
         "active_atol": at_least(0), "rank_rtol": Rule(lambda v: 0 < v < 1, "in (0, 1)"),
-        "lasso_tol": above(0),
+        "lasso_tol": above(0), "lasso_max_iter": at_least(1),
     }
 
 
@@ -170,7 +179,8 @@ def load_deep_data(cfg: DeepDataConfig, dtype=None):
 
 
 def layer_certified_width(Phi, Psi, in_norms, *, tol: float = 1e-6, rank_rtol: float = 1e-8,
-                          feas_rtol: float = 1e-6) -> dict[str, Any]:
+                          feas_rtol: float = 1e-6, max_iter: int = 20_000,
+                          U_trained=None) -> dict[str, Any]:
     """Certified width of one hidden layer from its constrained problem (module docstring).
 
     Args:
@@ -181,19 +191,33 @@ def layer_certified_width(Phi, Psi, in_norms, *, tol: float = 1e-6, rank_rtol: f
       feas_rtol: ``Psi = W_{l+1} Phi`` lies in the row space of ``Phi`` by construction; the
         solver's feasibility check sees rounding (relative ~1e-7 on nearly rank-deficient
         features) and must accept it.
+      max_iter: ADMM iteration budget of the solve.
+      U_trained: (K', K) the trained layer in unit-feature coordinates, ``W_{l+1} diag(n)``
+        (a feasible point); when the solver's point is no better, it is the one sparsified.
 
     Returns:
-      ``certified_width`` (nonzero columns after sparsify, at most
-      ``rank(Phi) rank(Psi)``), ``constrained_converged``, ``trained_layer_norm``
-      (``sum_k ||u_k||`` of the trained ``u_k = n_k v_k``) and ``certified_layer_norm`` (the
-      sparsified solution's, never larger up to the certified gap).
+      ``certified_width`` (nonzero columns after sparsify of the better of the solver's point and
+      ``U_trained``: at most ``rank(Phi) rank(Psi)`` either way), ``constrained_converged`` (the
+      solver's gap test), ``constrained_certified`` (converged and ``rel_gap +
+      dual_infeasibility <= tol``: optimal for the given features, not only within the SVD's
+      backward error; :class:`vvjax.lasso.ConstrainedResult`), ``constrained_rel_gap``,
+      ``certified_layer_norm`` (the sparsified solution's ``sum_k ||u_k||``, never larger than
+      the point it started from).
     """
     Phi_u = unit_features(Phi, in_norms)
     Psi = np.asarray(Psi, np.float64)
-    res = lasso.solve_constrained(Phi_u, Psi, tol=tol, feas_rtol=feas_rtol)
-    Vs = lasso.sparsify(res.V, Phi_u, Psi, rank_rtol=rank_rtol)
+    res = lasso.solve_constrained(Phi_u, Psi, tol=tol, feas_rtol=feas_rtol, max_iter=max_iter)
+    V = np.asarray(res.V, np.float64)
+    if U_trained is not None:
+        U_trained = np.asarray(U_trained, np.float64)
+        if np.sum(np.linalg.norm(U_trained, axis=0)) < res.primal:
+            V = U_trained
+    Vs = lasso.sparsify(V, Phi_u, Psi, rank_rtol=rank_rtol)
     return {"certified_width": int(lasso.count_nonzero_columns(Vs)),
             "constrained_converged": bool(res.converged),
+            "constrained_certified": bool(res.converged
+                                          and res.rel_gap + res.dual_infeasibility <= tol),
+            "constrained_rel_gap": float(res.rel_gap + res.dual_infeasibility),
             "certified_layer_norm": float(np.sum(np.linalg.norm(Vs, axis=0)))}
 
 
@@ -203,8 +227,8 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
     summ = analysis.layer_summaries(model, atol=cfg.active_atol)
     out: dict[str, list] = {k: [] for k in (
         "n_active", "n_shared", "shared_fraction", "rank_phi", "rank_psi", "rank_bound",
-        "certified_width", "constrained_converged", "trained_layer_norm",
-        "certified_layer_norm")}
+        "certified_width", "constrained_converged", "constrained_certified",
+        "constrained_rel_gap", "trained_layer_norm", "certified_layer_norm")}
     for l in range(n_hidden):
         Phi, Psi = layer_io(model, X, l)
         Phi, Psi = np.asarray(Phi, np.float64), np.asarray(Psi, np.float64)
@@ -224,11 +248,13 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
         out["trained_layer_norm"].append(float(np.sum(np.linalg.norm(U, axis=0))))
         if cfg.certify:  # the layer's active neurons and their outputs (module docstring)
             c = layer_certified_width(Phi[act], W_next[:, act] @ Phi[act], n_in[act],
-                                      tol=cfg.lasso_tol, rank_rtol=cfg.rank_rtol)
+                                      tol=cfg.lasso_tol, rank_rtol=cfg.rank_rtol,
+                                      max_iter=cfg.lasso_max_iter, U_trained=U[:, act])
             for k, v in c.items():
                 out[k].append(v)
         else:
-            for k in ("certified_width", "constrained_converged", "certified_layer_norm"):
+            for k in ("certified_width", "constrained_converged", "constrained_certified",
+                      "constrained_rel_gap", "certified_layer_norm"):
                 out[k].append(None)
     pen = {"certified_width_penalized": None, "certified_bound_penalized": None,
            "penalized_converged": None}
@@ -315,6 +341,8 @@ def _body(cfg: DeepWidthsConfig, out_dir: Path) -> dict[str, Any]:
         "n_learned_above_rank_bound": sum(a > b for r in rows
                                           for a, b in zip(r["n_active"], r["rank_bound"],
                                                           strict=True)),
+        "n_layers": sum(len(r["n_active"]) for r in rows),
+        "n_layers_certified": sum(bool(c) for r in rows for c in r["constrained_certified"]),
         "n_certified_above_rank_bound": sum(a is not None and a > b for r in rows
                                             for a, b in zip(r["certified_width"],
                                                             r["rank_bound"], strict=True)),

@@ -92,6 +92,8 @@ X_any = np.random.default_rng(0).uniform(0, 1, size=(500, 64))
 zero = zero_columns(model, lc.layer, lc.V)
 gap = np.abs(np.asarray(res.model(X_any)) - np.asarray(deep_forward(zero, X_any))).max()
 print(type(res.model).__name__, res.model.widths, f"max difference {gap:.1e}")
+print(f"CHECK smaller_vs_zero_columns_max_diff = {gap:.3e}")
+print(f"CHECK lasso_rel_gap = {lc.rel_gap:.3e}")
 
 # %% [markdown]
 # ## The baselines at the same width
