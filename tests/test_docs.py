@@ -19,7 +19,10 @@ def test_docs_build_strict(tmp_path):
     site = tmp_path / "site"
     for page in ("index.html", "api/train/index.html", "paper/index.html",
                  "notebooks/neuron_sharing/index.html", "experiments/neuron_sharing/index.html",
-                 "api/compress/index.html", "experiments/compression/index.html",
+                 "api/compress/index.html", "api/plots/index.html",
+                 *(f"experiments/{page.stem}/index.html"
+                   for page in sorted((ROOT / "docs" / "experiments").glob("*.md"))
+                   if page.stem != "index"),
                  *(f"notebooks/{nb.stem}/index.html"
                    for nb in sorted((ROOT / "notebooks").glob("*.py")))):
         assert (site / page).is_file(), page
