@@ -18,6 +18,7 @@ from vvjax.runs.deep_widths import DeepDataConfig, layer_certified_width
     ({"activation": "gelu"}, "activation"),
     ({"depths": [2, 0]}, "depths"),
     ({"lams": [-1.0]}, "lams"),
+    ({"lams": [0.0, 1e-2]}, "lams"),  # certify=true: the last layer's lasso needs lambda > 0
     ({"hidden_width": 0}, "hidden_width"),
     ({"regularizer": "prox"}, "regularizer"),
 ])
@@ -56,6 +57,16 @@ def test_out_of_budget_solve_falls_back_on_the_trained_layer():
     assert not out["constrained_certified"] and out["constrained_rel_gap"] > 1e-6
     assert out["certified_layer_norm"] <= np.sum(np.linalg.norm(U, axis=0)) * (1 + 1e-12)
     assert out["certified_width"] <= int(analysis.rank_bound(Phi, Psi, rtol=1e-8))
+
+
+def test_dead_layer_is_width_zero_not_a_crash(tmp_path):
+    """A lambda so large that weight decay kills every neuron: its layers record width 0 instead
+    of crashing the job."""
+    cfg = DeepWidthsConfig(data=DeepDataConfig(n=8), depths=[2], hidden_width=8, lams=[10.0],
+                           seeds=[0], steps=400, lr=0.05, log_every=50, figures=False)
+    m = run_deep_widths(cfg, tmp_path / "job")
+    (r,) = m["members"]
+    assert r["n_active"] == [0, 0] and r["certified_width"] == [0, 0]
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,14 @@ def test_non_numeric_input_names_the_argument(fn):
         f([[1.0, 2.0], [3.0]], args[1], *extra)
     with pytest.raises(TypeError, match=f"{first} must be a numeric array"):
         f("data.csv", args[1], *extra)
+
+
+@pytest.mark.parametrize("shape_phi, shape_psi, name", [((0, 5), (2, 5), "Phi"),
+                                                       ((3, 5), (0, 5), "Psi"),
+                                                       ((3, 0), (2, 0), "Phi")])
+def test_empty_problems_are_refused_by_name(shape_phi, shape_psi, name):
+    """An empty layer (no active neuron) or no samples: a named error, not a NumPy reduction error."""
+    for solve in (lambda P, S: lasso.solve_constrained(P, S),
+                  lambda P, S: lasso.solve_penalized(P, S, 0.1)):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            solve(np.zeros(shape_phi), np.zeros(shape_psi))

@@ -31,6 +31,7 @@ SMOKE = dict(lams=[1e-3, 1e-2], seeds=[0, 1], steps=600, log_every=100, figures=
     ({"data": {"n": 0}}, "data.n"),
     ({"data": {"d_out": 0}}, "data.d_out"),
     ({"lams": [1e-3, -1e-3]}, "lams"),
+    ({"lams": [0.0, 1e-3]}, "lams"),  # certify=true: the lasso re-solve needs lambda > 0
     ({"data": {"kind": "mnist"}}, "data.kind"),
     ({"activation": "swish"}, "activation"),
     ({"width": 5}, "width"),  # below min(N^2, N D) + N = 24 for N=8, D=2, no cap

@@ -52,7 +52,8 @@ def check_problem(Phi, Psi, *, to_jax: bool = True, phi_finite: bool = True):
         off the Gram diagonal it forms anyway).
 
     Raises:
-      ValueError: if ``Phi`` (K x N) or ``Psi`` (D x N) is not 2-D, has NaN/inf, or their N differ.
+      ValueError: if ``Phi`` (K x N) or ``Psi`` (D x N) is not 2-D, has NaN/inf, has no rows or
+        columns, or their N differ.
     """
     Phi = as_array("Phi", Phi, ndim=2, finite=phi_finite, to_jax=to_jax)
     Psi = as_array("Psi", Psi, ndim=2, to_jax=to_jax)
@@ -61,6 +62,10 @@ def check_problem(Phi, Psi, *, to_jax: bool = True, phi_finite: bool = True):
             f"Phi (K x N) and Psi (D x N) must have the same number of columns N; "
             f"got Phi {tuple(Phi.shape)} and Psi {tuple(Psi.shape)}"
         )
+    for name, a, what in (("Phi", Phi, "K x N: at least one feature and one sample"),
+                          ("Psi", Psi, "D x N: at least one output and one sample")):
+        if 0 in a.shape:
+            raise ValueError(f"{name} must be {what}, got shape {tuple(a.shape)}")
     return Phi, Psi
 
 

@@ -162,6 +162,13 @@ class DeepWidthsConfig:
         "lasso_tol": above(0), "lasso_max_iter": at_least(1),
     }
 
+    def cross_check(self) -> None:
+        """Rules between fields (called by :func:`vvjax.runs.validate`)."""
+        if self.certify and any(lam == 0 for lam in self.lams):
+            raise ConfigError(f"lams must be > 0 when certify=true (the last layer's certificate "
+                              f"is a lasso at the converted lambda, which needs lambda > 0), got "
+                              f"lams={list(self.lams)}; drop 0 or set certify=false")
+
 
 def load_deep_data(cfg: DeepDataConfig, dtype=None):
     """``(X, Y, X_test, Y_test, loss)``: NumPy arrays and the training loss name."""
@@ -246,7 +253,12 @@ def _member_layers(cfg, model, X, Y, loss, lam) -> dict[str, list]:
         W_next = np.where(act[None, :], np.asarray(p.Ws[l + 1], np.float64), 0.0)
         U = W_next * n_in[None, :]
         out["trained_layer_norm"].append(float(np.sum(np.linalg.norm(U, axis=0))))
-        if cfg.certify:  # the layer's active neurons and their outputs (module docstring)
+        if cfg.certify and not act.any():  # a dead layer: nothing to re-fit, width 0
+            for k, v in {"certified_width": 0, "constrained_converged": True,
+                         "constrained_certified": True, "constrained_rel_gap": 0.0,
+                         "certified_layer_norm": 0.0}.items():
+                out[k].append(v)
+        elif cfg.certify:  # the layer's active neurons and their outputs (module docstring)
             c = layer_certified_width(Phi[act], W_next[:, act] @ Phi[act], n_in[act],
                                       tol=cfg.lasso_tol, rank_rtol=cfg.rank_rtol,
                                       max_iter=cfg.lasso_max_iter, U_trained=U[:, act])

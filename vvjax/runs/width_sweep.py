@@ -174,6 +174,11 @@ class WidthSweepConfig:
     def cross_check(self) -> None:
         """Rules between fields (called by :func:`vvjax.runs.validate`)."""
         student_width(self)  # raises for a width below the bound without a cap
+        if self.certify and any(lam == 0 for lam in self.lams):
+            raise ConfigError(f"lams must be > 0 when certify=true (the certified width re-solves "
+                              f"the output layer as a lasso at the converted lambda, which needs "
+                              f"lambda > 0), got lams={list(self.lams)}; drop 0 or set "
+                              "certify=false")
         if self.regularizer == "prox" and not activations.is_homogeneous(self.activation):
             raise ConfigError(f"regularizer='prox' needs a positively homogeneous activation "
                               f"{activations.HOMOGENEOUS}, got activation={self.activation!r}; "
