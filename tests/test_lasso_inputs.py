@@ -152,7 +152,7 @@ def test_non_numeric_input_names_the_argument(fn):
                                                        ((3, 5), (0, 5), "Psi"),
                                                        ((3, 0), (2, 0), "Phi")])
 def test_empty_problems_are_refused_by_name(shape_phi, shape_psi, name):
-    """An empty layer (no active neuron) or no samples: a named error, not a NumPy reduction error."""
+    """An empty layer (no active neuron) or no samples: a named error, not a NumPy one."""
     for solve in (lambda P, S: lasso.solve_constrained(P, S),
                   lambda P, S: lasso.solve_penalized(P, S, 0.1)):
         with pytest.raises(ValueError, match=f"^{name} must be"):

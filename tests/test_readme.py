@@ -6,6 +6,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -19,12 +21,14 @@ def _run_block(pattern: str) -> tuple[list[str], list[str]]:
     return out.getvalue().splitlines(), expected
 
 
+@pytest.mark.slow
 def test_library_at_a_glance_prints_what_it_says():
     printed, expected = _run_block(r"## Library at a glance\n")
     assert len(expected) >= 5
     assert printed == expected
 
 
+@pytest.mark.slow
 def test_compression_example_prints_what_it_says(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the example saves small.vvjax
     printed, expected = _run_block(r"## Compression without retraining\n")

@@ -142,6 +142,8 @@ def test_every_fast_full_and_smoke_job_composes():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="only: unknown experiment"):
         reproduce.run("unused", only=["figure9"])
+    with pytest.raises(ValueError, match=r"unknown experiment\(s\) \['figure9'\]"):
+        reproduce.run("unused", only="compress,figure9")  # a string is split at commas
     proc = subprocess.run([sys.executable, "-m", "vvjax.reproduce", "--only", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown experiment" in proc.stderr

@@ -216,7 +216,8 @@ def run(out_dir: str | Path, *, full: bool = False, only: Sequence[str] | None =
     Args:
       out_dir: the folder (created).
       full: the paper's sizes instead of the fast presets.
-      only: names of the experiments to run (default: all of :data:`EXPERIMENTS`).
+      only: names of the experiments to run, a sequence or a comma-separated string (default:
+        all of :data:`EXPERIMENTS`).
       smoke: each experiment's smoke jobs with ``debug=smoke`` (seconds per experiment; tests).
       log: where progress lines go.
 
@@ -229,6 +230,8 @@ def run(out_dir: str | Path, *, full: bool = False, only: Sequence[str] | None =
         another process or holding another finished job.
     """
     names = [e.name for e in EXPERIMENTS]
+    if isinstance(only, str):
+        only = only.split(",")
     only = list(only) if only else names
     unknown = sorted(set(only) - set(names))
     if unknown:
@@ -262,7 +265,9 @@ def run(out_dir: str | Path, *, full: bool = False, only: Sequence[str] | None =
             if sweep:
                 sweeps[folder.parent] = None
         for sweep_dir in sweeps:
-            _aggregate(sweep_dir)
+            if _aggregate(sweep_dir) != 0:
+                log(f"warning: aggregating {sweep_dir} found no finished job; see "
+                    f"{sweep_dir / 'summary_status.json'}")
         n_res = sum(r for _, r in done)
         now = time.perf_counter()
         log(f"[{i}/{len(chosen)}] {exp.name}: {len(done)} job(s)"

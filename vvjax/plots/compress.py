@@ -4,11 +4,8 @@ kept width, one line per method, mean +- standard deviation over seeds (:mod:`vv
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["width_curves_figure", "save_compress_figures"]
 

@@ -30,8 +30,8 @@ def _rows(rows) -> list[list[str]]:
     order = {a: i for i, a in enumerate(act_mod.ACTIVATIONS)}
     for (lam, act), js in sorted(keys.items(), key=lambda kv: (-kv[0][0], order[kv[0][1]])):
         ok, _ = split_ok(js)
-        bal = (f"{median(ok, 'balance_median'):.3f} [{median(ok, 'balance_q10'):.3f}, "
-               f"{median(ok, 'balance_q90'):.3f}]") if ok else "—"
+        bal = (f"{fmt(median(ok, 'balance_median'), 4)} [{fmt(median(ok, 'balance_q10'), 4)}, "
+               f"{fmt(median(ok, 'balance_q90'), 4)}]") if ok else "—"
         paper = ("gap 0, balance 1 at an optimum (§3.2)" if act_mod.is_homogeneous(act)
                  else "not in the paper")
         out.append([act, f"{lam:g}", ok_note(js), fmt(median(ok, "wd_vv_gap"), 2), bal,
