@@ -82,3 +82,14 @@ def test_criterion_values_are_validated():
         runs.validate(Criterion(window=0))
     with pytest.raises(runs.ConfigError, match=r"collapse_eps must be in \[0, 1\)"):
         runs.validate(Criterion(collapse_eps=1.0))
+
+
+def test_split_ok_is_the_one_rule():
+    """Only "ok" records are results; a missing status is not ok and is counted."""
+    from vvjax.convergence import split_ok
+
+    rows = [{"status": "ok", "i": 0}, {"status": "collapsed"}, {}, {"status": "ok", "i": 3},
+            {"status": None}, {"status": "collapsed"}]
+    ok, other = split_ok(rows)
+    assert [r["i"] for r in ok] == [0, 3]
+    assert other == {"collapsed": 2, "None": 2}

@@ -33,7 +33,7 @@ import numpy as np
 
 from vvjax._config import Rule, above, at_least
 
-__all__ = ["LOSSES", "STATUSES", "Criterion", "Assessment", "zero_predictor_fit",
+__all__ = ["LOSSES", "STATUSES", "split_ok", "Criterion", "Assessment", "zero_predictor_fit",
            "relative_change", "assess"]
 
 LOSSES = ("mse",)
@@ -175,3 +175,25 @@ def assess(loss, data_fit, baseline: float, criterion: Criterion | None = None) 
     status = ("diverged" if diverged else "collapsed" if collapsed
               else "ok" if converged else "not_converged")
     return Assessment(status, converged, collapsed, rel, ratio)
+
+
+def split_ok(records) -> tuple[list, dict[str, int]]:
+    """Split run or member records by their convergence ``status``: the one rule every count,
+    median and figure uses (only ``"ok"`` records are learned results).
+
+    Args:
+      records: iterable of mappings with a ``status`` key (a missing or ``None`` status counts as
+        ``"None"``: not ok).
+
+    Returns:
+      ``(ok records in order, {other status: count})``.
+    """
+    ok, other = [], {}
+    for r in records:
+        if r.get("status") == "ok":
+            ok.append(r)
+        else:
+            key = str(r.get("status"))
+            other[key] = other.get(key, 0) + 1
+    return ok, other
+

@@ -15,6 +15,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vvjax import convergence
+
 __all__ = ["balance_figure", "save_balance_figure"]
 
 
@@ -29,7 +31,7 @@ def balance_figure(rows: Iterable[Mapping[str, Any]]):
     ``||(w_k, b_k)|| / ||v_k||`` of the active neurons (bars: medians of the 10 % and 90 %
     quantiles) and the held-out error."""
     rows = list(rows)
-    ok = [r for r in rows if r.get("status") == "ok"]
+    ok, _ = convergence.split_ok(rows)
     fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.5))
     acts = list(dict.fromkeys(r["activation"] for r in rows))
     for i, act in enumerate(acts):

@@ -10,6 +10,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vvjax import convergence
+
 __all__ = ["widths_figure", "save_widths_figure"]
 
 
@@ -33,7 +35,7 @@ def widths_figure(rows, *, n: int, hidden_width: int | None = None, title: str =
                              squeeze=False, sharey=True)
     for ax, depth in zip(axes[0], depths, strict=False):
         sel = [r for r in rows if r["depth"] == depth]
-        ok = [r for r in sel if r["status"] == "ok"]
+        ok, _ = convergence.split_ok(sel)
         layers = np.arange(1, depth + 1)
         if ok:
             ax.plot(layers, _median_per_layer(ok, "n_active", depth), "o-", label="learned")

@@ -20,6 +20,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vvjax import convergence
+
 __all__ = ["ok_rows", "width_vs_n_figure", "sharing_vs_d_figure", "width_vs_lambda_figure",
            "save_job_figure", "save_sweep_figures"]
 
@@ -28,9 +30,8 @@ _VV = ("prox", "weight_decay", "vv")
 
 def ok_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
     """``(rows with status "ok", number of the others)``."""
-    rows = list(rows)
-    ok = [r for r in rows if r.get("status") == "ok"]
-    return ok, len(rows) - len(ok)
+    ok, other = convergence.split_ok(rows)
+    return ok, sum(other.values())
 
 
 def _median(rows, key):
@@ -117,7 +118,7 @@ def width_vs_lambda_figure(rows: Iterable[Mapping[str, Any]], *, sharp_bound: in
     rows = list(rows)
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     ok, n_bad = ok_rows(rows)
-    bad = [r for r in rows if r.get("status") != "ok"]
+    bad = [r for r in rows if all(r is not o for o in ok)]
     for i, (key, g) in enumerate(_group(ok, "kind", "n", "d_out", "regularizer").items()):
         bylam = _group(g, "lam")
         lams = [k[0] for k in bylam]

@@ -11,20 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from vvjax import convergence
 from vvjax.report import fmt
 
 __all__ = ["split_ok", "ok_note", "left_out", "median", "layer_medians", "lams_text", "seeds_text"]
 
 
 def split_ok(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], Counter]:
-    """``(members with status "ok", Counter of the other statuses)``."""
-    ok, bad = [], Counter()
-    for r in rows:
-        if r.get("status") == "ok":
-            ok.append(r)
-        else:
-            bad[str(r.get("status"))] += 1
-    return ok, bad
+    """``(members with status "ok", Counter of the other statuses)``
+    (:func:`vvjax.convergence.split_ok`)."""
+    ok, other = convergence.split_ok(rows)
+    return ok, Counter(other)
 
 
 def ok_note(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -62,7 +62,7 @@ from flax import nnx
 
 from vvjax import activations, analysis, data, lasso, norms, objectives, results, train
 from vvjax._config import ConfigError, Rule, above, at_least, one_of, validate
-from vvjax.convergence import Criterion, assess, zero_predictor_fit
+from vvjax.convergence import Criterion, assess, split_ok, zero_predictor_fit
 from vvjax.models import DeepVVNet, layer_io, params_of
 from vvjax.runs._job import PRECISIONS, run_job
 from vvjax.runs.width_sweep import certified_width, unit_features
@@ -334,7 +334,7 @@ def _body(cfg: DeepWidthsConfig, out_dir: Path) -> dict[str, Any]:
                 arrays[f"depth{depth}/member{i}/W{l}"] = W
         arrays.update({f"depth{depth}/{k}": v for k, v in hist._asdict().items()})
     results.save_npz(out_dir / "arrays.npz", X=X, Y=Y, **arrays)
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok, flagged = split_ok(rows)
     figures = []
     if cfg.figures:
         from vvjax.plots import deep_widths as plots
@@ -342,10 +342,6 @@ def _body(cfg: DeepWidthsConfig, out_dir: Path) -> dict[str, Any]:
         figures = [plots.save_widths_figure(out_dir / "figures" / "widths_per_layer.png", rows,
                                             n=N, hidden_width=cfg.hidden_width,
                                             title=f"{cfg.data.kind}, N={N}")]
-    flagged: dict[str, int] = {}
-    for r in rows:
-        if r["status"] != "ok":
-            flagged[r["status"]] = flagged.get(r["status"], 0) + 1
     return {
         "kind": cfg.data.kind, "n": N, "d_in": int(X.shape[1]), "d_out": cfg.data.d_out,
         "loss": loss, "hidden_width": cfg.hidden_width, "representer_bound": N * N,

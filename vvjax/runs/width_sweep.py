@@ -53,7 +53,7 @@ from flax import nnx
 
 from vvjax import activations, analysis, data, lasso, norms, objectives, results, train
 from vvjax._config import ConfigError, Rule, above, at_least, one_of, validate
-from vvjax.convergence import Criterion, assess, zero_predictor_fit
+from vvjax.convergence import Criterion, assess, split_ok, zero_predictor_fit
 from vvjax.models import ShallowVVNet, layer_io, params_of
 from vvjax.runs._job import PRECISIONS, run_job
 
@@ -458,12 +458,8 @@ def _body(cfg: WidthSweepConfig, out_dir: Path) -> dict[str, Any]:
         rows.append({"init_seed": int(seed), "lr": float(lrs[i_s]),
                      **_member_metrics(cfg, model, h, X, Y, X_test, Y_test, lam)})
     t_analysis = time.perf_counter() - t0 - t_train
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok, flagged = split_ok(rows)
     certified_ok = [r for r in ok if r["lasso_converged"]]
-    flagged = {}
-    for r in rows:
-        if r["status"] != "ok":
-            flagged[r["status"]] = flagged.get(r["status"], 0) + 1
     sharp = analysis.representer_bound_sharp(N, D)
     counts = {
         "n_members": len(rows),
