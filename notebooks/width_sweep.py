@@ -75,6 +75,8 @@ cert = df[df["lasso_converged"] == True]  # noqa: E712 (a pandas mask)
 assert (cert["certified_width"] <= cert["certified_bound"]).all()
 assert (df["rank_bound"] <= df["representer_bound_sharp"]).all()
 n_above = int((df["n_active"] > df["rank_bound"]).sum())
+print("CHECK n_certified_members =", len(cert))
+print("CHECK n_sparsified_members =", len(vv))
 print("CHECK sparsified_above_rank_bound =", int((vv["sparsified_width"] > vv["rank_bound"]).sum()))
 print("CHECK certified_above_bound =",
       int((cert["certified_width"] > cert["certified_bound"]).sum()))

@@ -24,6 +24,8 @@ EXPECTED: dict[str, dict[str, list[tuple[str, float]]]] = {
     },
     "width_sweep": {  # the sparsity theorem: sparsify and the certified lasso stay within it
         "sparsified_above_rank_bound": [("==", 0)],
+        "n_certified_members": [(">=", 1)],  # the checks above are not over empty sets
+        "n_sparsified_members": [(">=", 1)],
         "certified_above_bound": [("==", 0)],
     },
     "network_compression": {  # the smaller network computes what the zero-column one does;

@@ -77,9 +77,8 @@ def section(jobs: Sequence[JobResult], *, full: bool = False, smoke: bool = Fals
                           if a is not None and a > b)
         above_learned += _layers(members, lambda a, b: a > b)
         above_learned_ok += _layers(ok, lambda a, b: a > b)
-        key = "constrained_certified" if "constrained_certified" in members[0] else (
-            "constrained_converged")  # (jobs recorded before constrained_certified existed)
-        flags = [c for r in members for c in r[key] if c is not None]
+        flags = [c for r in members for c in r.get("constrained_certified") or []
+                 if c is not None]  # jobs recorded before it existed report none
         not_cert.append(f"{m['kind']} {sum(c is False for c in flags)} of {len(flags)}")
         checks.append([f"{m['kind']}: members left out (status not ok)", "—", left_out(members),
                        "vvjax's convergence criterion (Adam with weight decay is still "
