@@ -147,3 +147,15 @@ def test_bad_arguments_are_named():
     proc = subprocess.run([sys.executable, "-m", "vvjax.reproduce", "--only", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown experiment" in proc.stderr
+
+
+def test_a_folder_holding_another_config_is_refused_before_any_work(tmp_path):
+    """E.g. --full into a folder of a fast run: the shared label's folder holds another finished
+    config; nothing runs, not even the experiments before it."""
+    from vvjax.results import JobExistsError, save_json
+
+    (tmp_path / "compress" / "digits").mkdir(parents=True)
+    save_json(tmp_path / "compress" / "digits" / "metrics.json", {"config_hash": "0" * 16})
+    with pytest.raises(JobExistsError, match="different config"):
+        reproduce.run(tmp_path, only=["neuron_sharing", "compress"], smoke=True, log=lambda m: None)
+    assert not (tmp_path / "neuron_sharing").exists()

@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vvjax import results
 from vvjax.report import JobResult, write_report
 
 __all__ = ["Experiment", "EXPERIMENTS", "conf_dir", "expand_sweep", "run", "main"]
@@ -227,7 +228,8 @@ def run(out_dir: str | Path, *, full: bool = False, only: Sequence[str] | None =
     Raises:
       ValueError: an unknown name in ``only``.
       vvjax.runs.ConfigError, vvjax.results.JobError: a bad config, or a job folder in use by
-        another process or holding another finished job.
+        another process or holding another finished job (both checked for every job before any
+        work, except a folder claimed after the check).
     """
     names = [e.name for e in EXPERIMENTS]
     if isinstance(only, str):
@@ -254,6 +256,9 @@ def run(out_dir: str | Path, *, full: bool = False, only: Sequence[str] | None =
                 cfg = _compose(exp.conf_name, point_overrides)
                 plan[exp.name].append((f"{label}/{point}", out_dir / exp.name / label / point,
                                        cfg, True))
+    for exp in chosen:  # a folder holding another finished config: refused before any work
+        for _, folder, cfg, _ in plan[exp.name]:
+            results.finished_metrics(folder, cfg)
     sections, start_all = [], time.perf_counter()
     for i, exp in enumerate(chosen, 1):
         runner, start = _load(exp.runner), time.perf_counter()
